@@ -1,0 +1,77 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+
+	"checkin-sync/internal/apierr"
+	"checkin-sync/jiandaoyun"
+	"checkin-sync/store"
+)
+
+// DryRunSink passes lookups through and refuses every write, so a dry run
+// cannot change Jiandaoyun whatever path the engine takes.
+type DryRunSink struct{ Sink }
+
+func dryRunRefusal(endpoint string) error {
+	return &apierr.Error{Service: "jiandaoyun", Endpoint: endpoint, Class: apierr.Programming,
+		Msg: "a dry run attempted a write; nothing was sent"}
+}
+
+// BatchCreate refuses.
+func (DryRunSink) BatchCreate(context.Context, string, []json.RawMessage) (jiandaoyun.BatchResult, error) {
+	return jiandaoyun.BatchResult{}, dryRunRefusal("data/batch_create")
+}
+
+// Update refuses.
+func (DryRunSink) Update(context.Context, string, json.RawMessage) error {
+	return dryRunRefusal("data/update")
+}
+
+// DryRunCheckpoints reads from a store opened read-only, or from nothing
+// when the store does not exist yet, and drops every write.
+type DryRunCheckpoints struct {
+	Store *store.Store // nil: an empty store
+}
+
+// Lookup reads records; with no store nothing is found.
+func (d DryRunCheckpoints) Lookup(month string, userids []string, out []store.Record, found []bool) error {
+	if d.Store == nil {
+		clear(found)
+		return nil
+	}
+	return d.Store.Lookup(month, userids, out, found)
+}
+
+// Pendings lists pending batches.
+func (d DryRunCheckpoints) Pendings() ([]store.Pending, error) {
+	if d.Store == nil {
+		return nil, nil
+	}
+	return d.Store.Pendings()
+}
+
+// Month reads a month's state.
+func (d DryRunCheckpoints) Month(month string) (store.MonthInfo, bool, error) {
+	if d.Store == nil {
+		return store.MonthInfo{}, false, nil
+	}
+	return d.Store.Month(month)
+}
+
+// GetMeta reads app state.
+func (d DryRunCheckpoints) GetMeta(key string) ([]byte, error) {
+	if d.Store == nil {
+		return nil, nil
+	}
+	return d.Store.GetMeta(key)
+}
+
+// Apply drops the write.
+func (DryRunCheckpoints) Apply(*store.Write) error { return nil }
+
+// PutRun drops the write.
+func (DryRunCheckpoints) PutRun(store.Run) error { return nil }
+
+// PutMeta drops the write.
+func (DryRunCheckpoints) PutMeta(string, []byte) error { return nil }

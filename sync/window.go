@@ -1,0 +1,66 @@
+package sync
+
+import (
+	"fmt"
+	"sort"
+
+	"checkin-sync/internal/month"
+)
+
+// DefaultWindow is the current month plus each of the previous months-1
+// months while today is no later than that month's last day plus settleDays.
+func DefaultWindow(today month.Date, months, settleDays int) []month.Month {
+	cur := today.Month()
+	out := []month.Month{cur}
+	m := cur
+	for i := 1; i < months; i++ {
+		m = m.Prev()
+		settles := month.Date{Year: m.Year, Mon: m.Mon, Day: m.Days()}.AddDays(settleDays)
+		if settles.Before(today) {
+			break
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
+}
+
+// SelectMonths turns --month and --from/--to into the months to sync: their
+// union, sorted. With neither, it is the default window. to defaults to the
+// current month. A future month or from later than to is an error.
+func SelectMonths(today month.Date, named []month.Month, from, to month.Month, months, settleDays int) ([]month.Month, error) {
+	cur := today.Month()
+	if len(named) == 0 && from.IsZero() && to.IsZero() {
+		return DefaultWindow(today, months, settleDays), nil
+	}
+	set := map[month.Month]bool{}
+	for _, m := range named {
+		if cur.Before(m) {
+			return nil, fmt.Errorf("--month %s is in the future (today is %s)", m, today)
+		}
+		set[m] = true
+	}
+	if !to.IsZero() && from.IsZero() {
+		return nil, fmt.Errorf("--to %s needs --from", to)
+	}
+	if !from.IsZero() {
+		if to.IsZero() {
+			to = cur
+		}
+		if cur.Before(to) {
+			return nil, fmt.Errorf("--to %s is in the future (today is %s)", to, today)
+		}
+		if to.Before(from) {
+			return nil, fmt.Errorf("--from %s is later than --to %s", from, to)
+		}
+		for _, m := range month.Range(from, to) {
+			set[m] = true
+		}
+	}
+	out := make([]month.Month, 0, len(set))
+	for m := range set {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out, nil
+}
