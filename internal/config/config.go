@@ -1,0 +1,255 @@
+// Package config reads checkin-sync.yaml. It decodes the YAML node tree
+// itself so that every unknown key, wrong type and missing value is reported
+// at once, with its line, and so that ${VAR} is expanded inside parsed values
+// only: a secret holding ": " or "#" can never change the document.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	// Embedded so that `timezone:` works on hosts without a zoneinfo database.
+	_ "time/tzdata"
+
+	"checkin-sync/internal/retry"
+	"checkin-sync/mapping"
+)
+
+// Where the configuration is found, and the defaults of product.md.
+const (
+	DefaultFile          = "./checkin-sync.yaml"
+	EnvFile              = "CHECKIN_SYNC_CONFIG"
+	DefaultTimezone      = "Asia/Shanghai"
+	DefaultStore         = "./checkin-sync.db"
+	DefaultWeComURL      = "https://qyapi.weixin.qq.com"
+	DefaultJiandaoyunURL = "https://api.jiandaoyun.com"
+)
+
+// maxSize bounds what Load reads; a real configuration is a few KiB.
+const maxSize = 1 << 20
+
+// Config is a loaded and validated configuration.
+type Config struct {
+	File     string // absolute path of the configuration file
+	Dir      string // its directory; relative paths resolve against it
+	Timezone string
+	Location *time.Location
+	Store    string // absolute path of the bbolt store
+
+	WeCom      WeCom
+	Jiandaoyun Jiandaoyun
+	Sync       Sync
+	Retry      Retry
+	Alert      *Alert // nil when the file has no alert section
+	Mapping    mapping.Spec
+
+	// Warnings are harmless oddities the CLI should log (e.g. departments
+	// ignored because userids are given).
+	Warnings []string
+}
+
+// WeCom is the `wecom:` section.
+type WeCom struct {
+	BaseURL       string // without a trailing "/"
+	CorpID        string
+	Secret        string // from the environment; never log it
+	Users         Users
+	RatePerMinute float64 // getcheckin_monthdata calls per minute
+}
+
+// Users selects whom to sync. When UserIDs is set, Departments is nil.
+type Users struct {
+	Departments []int
+	UserIDs     []string
+	Exclude     []string
+}
+
+// Jiandaoyun is the `jiandaoyun:` section.
+type Jiandaoyun struct {
+	BaseURL       string // host only: no trailing "/" or "/api"; the client appends /api/v5/...
+	APIKey        string // from the environment; never log it
+	AppID         string
+	EntryID       string
+	StartWorkflow bool
+	StartTrigger  bool
+	Concurrency   int
+	Rates         Rates
+}
+
+// Rates are client-side request limits per second (`rate_per_second:`).
+type Rates struct {
+	Create, BatchCreate, Update, List, Global float64
+}
+
+// Sync is the `sync:` section.
+type Sync struct {
+	Months     int // how many months the default window looks back, the current one included
+	SettleDays int // days after a month ends during which it is still re-synced
+}
+
+// Retry is the `retry:` section.
+type Retry struct {
+	Base        time.Duration
+	MaxAttempts int
+	BlockWait   time.Duration
+}
+
+// Policy converts the section for the retry package.
+func (r Retry) Policy() retry.Policy {
+	return retry.Policy{Base: r.Base, MaxAttempts: r.MaxAttempts, BlockWait: r.BlockWait}
+}
+
+// Alert is the optional `alert:` section.
+type Alert struct {
+	WeComWebhook string   // full robot URL; its key is a secret
+	On           []string // "failure", "recovery"
+}
+
+// Redacted stand-ins, so that printing a section with %v or %+v (say, in a
+// debug log) cannot leak a secret.
+
+func (w WeCom) String() string {
+	return fmt.Sprintf("{BaseURL:%s CorpID:%s Secret:%s Users:%+v RatePerMinute:%g}",
+		w.BaseURL, w.CorpID, mask(w.Secret), w.Users, w.RatePerMinute)
+}
+
+// GoString keeps %#v as safe as %v.
+func (w WeCom) GoString() string { return "config.WeCom" + w.String() }
+
+func (j Jiandaoyun) String() string {
+	return fmt.Sprintf("{BaseURL:%s APIKey:%s AppID:%s EntryID:%s StartWorkflow:%t StartTrigger:%t Concurrency:%d Rates:%+v}",
+		j.BaseURL, mask(j.APIKey), j.AppID, j.EntryID, j.StartWorkflow, j.StartTrigger, j.Concurrency, j.Rates)
+}
+
+// GoString keeps %#v as safe as %v.
+func (j Jiandaoyun) GoString() string { return "config.Jiandaoyun" + j.String() }
+
+func (a Alert) String() string {
+	return fmt.Sprintf("{WeComWebhook:%s On:%v}", mask(a.WeComWebhook), a.On)
+}
+
+// GoString keeps %#v as safe as %v.
+func (a Alert) GoString() string { return "config.Alert" + a.String() }
+
+func mask(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "[redacted]"
+}
+
+// Secrets lists the secret values in the configuration (and the key inside
+// the webhook URL), for redacting output that might contain them.
+func (c *Config) Secrets() []string {
+	var out []string
+	add := func(s string) {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	add(c.WeCom.Secret)
+	add(c.Jiandaoyun.APIKey)
+	if c.Alert != nil {
+		add(c.Alert.WeComWebhook)
+		if u, err := url.Parse(c.Alert.WeComWebhook); err == nil {
+			add(u.Query().Get("key"))
+		}
+	}
+	return out
+}
+
+// Locate picks the configuration file: the --config flag, else the
+// CHECKIN_SYNC_CONFIG environment variable, else ./checkin-sync.yaml.
+// A nil getenv means os.Getenv.
+func Locate(flag string, getenv func(string) string) string {
+	if flag != "" {
+		return flag
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if v := getenv(EnvFile); v != "" {
+		return v
+	}
+	return DefaultFile
+}
+
+// Load reads and validates the configuration at path. lookupEnv resolves
+// ${VAR} (nil means os.LookupEnv). Every problem found is returned in one
+// *Error.
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	shown := filepath.Clean(path)
+	fail := func(msg, fix string, err error) error {
+		return &Error{File: shown, Problems: []Problem{{Msg: msg, Fix: fix}}, Err: err}
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fail("configuration file not found",
+			"run `checkin-sync init` to write one, or pass --config FILE (or set "+EnvFile+")", err)
+	}
+	if err != nil {
+		return nil, fail(fmt.Sprintf("cannot open the configuration file: %v", errors.Unwrap(err)), "check the path and its permissions", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fail("is a directory, not a configuration file", "pass --config with the path of the YAML file", nil)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+	if err != nil {
+		return nil, fail(fmt.Sprintf("cannot read the configuration file: %v", errors.Unwrap(err)), "", err)
+	}
+	if len(data) > maxSize {
+		return nil, fail(fmt.Sprintf("is larger than %d bytes; that is not a configuration file", maxSize), "pass --config with the path of the YAML file", nil)
+	}
+	return Parse(data, path, lookupEnv)
+}
+
+// Parse validates configuration text as if it had been read from path
+// (used for messages and to resolve relative paths).
+func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if path == "" {
+		path = DefaultFile
+	}
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	shown := filepath.Clean(path)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: resolve path: %w", shown, err)
+	}
+
+	doc, p := parseYAML(data)
+	if p != nil {
+		return nil, &Error{File: shown, Problems: []Problem{*p}}
+	}
+	if doc == nil || len(doc.Content) == 0 {
+		return nil, &Error{File: shown, Problems: []Problem{{Msg: "the file is empty",
+			Fix: "run `checkin-sync init --force` to write the commented template"}}}
+	}
+	d := newDecoder(lookupEnv)
+	cfg := d.decode(doc)
+	if len(d.problems) > 0 {
+		sortProblems(d.problems)
+		return nil, &Error{File: shown, Problems: d.problems}
+	}
+	cfg.File, cfg.Dir = abs, filepath.Dir(abs)
+	if !filepath.IsAbs(cfg.Store) {
+		cfg.Store = filepath.Join(cfg.Dir, cfg.Store)
+	}
+	cfg.Store = filepath.Clean(cfg.Store)
+	return cfg, nil
+}
+
+//go:embed template.yaml
+var template []byte
+
+// Template is the commented configuration that `checkin-sync init` writes.
+func Template() []byte { return append([]byte(nil), template...) }
