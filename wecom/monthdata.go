@@ -1,0 +1,194 @@
+package wecom
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"checkin-sync/internal/apierr"
+	"checkin-sync/internal/month"
+)
+
+// MaxUsersPerCall is WeCom's limit on useridlist.
+const MaxUsersPerCall = 100
+
+// MonthResult is the outcome of one MonthData call. Every requested userid
+// appears in exactly one of Rows, Skipped, Missing or Multiple.
+type MonthResult struct {
+	Rows     []Row    // one per requested user with exactly one row, in request order
+	Skipped  []Skip   // bad userids isolated by bisecting
+	Missing  []string // requested, but WeCom returned no row
+	Multiple []string // requested, but WeCom returned several rows
+}
+
+// Row is one user's month report.
+type Row struct {
+	UserID string         // the requested (listed) userid, not the returned acctid
+	Report map[string]any // one `datas` element; numbers are json.Number
+}
+
+// Skip is a userid WeCom refused.
+type Skip struct {
+	UserID string
+	Reason string // ReasonUnknownUser or ReasonNotVisible
+	Code   int    // 301021, 60111 or 60011
+}
+
+type monthRequest struct {
+	StartTime  int64    `json:"starttime"`
+	EndTime    int64    `json:"endtime"`
+	UserIDList []string `json:"useridlist"`
+}
+
+// MonthData fetches the month report of up to 100 users for the days
+// start..end. The timestamps are 00:00 UTC+8 of those days, whatever the
+// process time zone, because that is WeCom's day boundary.
+//
+// A batch that WeCom refuses because of a bad userid (301021, 60111,
+// 60011) is split in halves, recursively, until the bad ids are isolated;
+// they come back in Skipped and the others still yield rows. Any other
+// error fails the whole call.
+func (c *Client) MonthData(ctx context.Context, start, end month.Date, userids []string) (*MonthResult, error) {
+	if len(userids) == 0 || len(userids) > MaxUsersPerCall {
+		return nil, programming(epMonthData, "month data for %d userids; want 1 to %d", len(userids), MaxUsersPerCall)
+	}
+	seen := make(map[string]bool, len(userids))
+	for _, id := range userids {
+		k := strings.ToLower(id)
+		if id == "" || len(id) > 64 {
+			return nil, programming(epMonthData, "userid %q: want 1 to 64 bytes", id)
+		}
+		if seen[k] {
+			// Rows are matched ignoring case, so such a pair could not be
+			// told apart.
+			return nil, programming(epMonthData, "userid %q requested twice (ignoring case)", id)
+		}
+		seen[k] = true
+	}
+	if end.Before(start) {
+		return nil, programming(epMonthData, "end %s is before start %s", end, start)
+	}
+	res := &MonthResult{}
+	if err := c.monthBatch(ctx, start, end, userids, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// monthBatch fetches ids, bisecting on bad-user errors.
+func (c *Client) monthBatch(ctx context.Context, start, end month.Date, ids []string, res *MonthResult) error {
+	datas, err := c.fetchMonth(ctx, start, end, ids)
+	if err == nil {
+		c.matchRows(ids, datas, res)
+		return nil
+	}
+	e, ok := apierr.As(err)
+	if !ok || e.Class != apierr.BadUser {
+		return err
+	}
+	if len(ids) == 1 {
+		reason := ReasonUnknownUser
+		if e.Code == 60011 {
+			reason = ReasonNotVisible
+		}
+		res.Skipped = append(res.Skipped, Skip{UserID: ids[0], Reason: reason, Code: e.Code})
+		c.log.Debug().Str("userid", ids[0]).Int("errcode", e.Code).Str("reason", reason).Msg("wecom skipped userid")
+		return nil
+	}
+	half := len(ids) / 2
+	if err := c.monthBatch(ctx, start, end, ids[:half], res); err != nil {
+		return err
+	}
+	return c.monthBatch(ctx, start, end, ids[half:], res)
+}
+
+// fetchMonth makes one getcheckin_monthdata request (with retries and the
+// token refresh) and returns its datas.
+func (c *Client) fetchMonth(ctx context.Context, start, end month.Date, ids []string) ([]map[string]any, error) {
+	r := request{
+		endpoint: epMonthData,
+		method:   http.MethodPost,
+		path:     "/cgi-bin/checkin/getcheckin_monthdata",
+		body:     monthRequest{StartTime: start.CST().Unix(), EndTime: end.CST().Unix(), UserIDList: ids},
+		lim:      c.monthLim,
+	}
+	var datas []map[string]any
+	err := c.call(ctx, r, func(raw []byte) error {
+		var err error
+		datas, err = decodeDatas(raw)
+		return err
+	})
+	return datas, err
+}
+
+// decodeDatas reads `datas` tolerantly: numbers stay json.Number, so ints,
+// floats and big values all survive, and numbers sent as strings stay
+// strings for the mapping layer to convert. An absent or null datas is an
+// empty answer (every user then counts as missing). datas that is not an
+// array of objects is malformed: fatal, since asking again will not fix it.
+func decodeDatas(raw []byte) ([]map[string]any, error) {
+	var env struct {
+		Datas json.RawMessage `json:"datas"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, malformed(epMonthData, false, "%v", err)
+	}
+	if len(env.Datas) == 0 || string(env.Datas) == "null" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(env.Datas))
+	dec.UseNumber()
+	var datas []map[string]any
+	if err := dec.Decode(&datas); err != nil {
+		return nil, malformed(epMonthData, false, "datas: %v", err)
+	}
+	return datas, nil
+}
+
+// matchRows assigns the returned rows to the requested ids. acctid is
+// matched ignoring case; the Row keeps the requested spelling, which is
+// what the record key uses. A row without a string base_info.acctid cannot
+// be assigned: it is dropped with a warning (its user then shows as
+// missing) rather than failing the batch for everyone.
+func (c *Client) matchRows(ids []string, datas []map[string]any, res *MonthResult) {
+	byKey := make(map[string][]map[string]any, len(ids))
+	requested := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		requested[strings.ToLower(id)] = true
+	}
+	for i, d := range datas {
+		acct, ok := acctID(d)
+		if !ok {
+			c.log.Warn().Str("endpoint", epMonthData).Int("row", i).Msg("wecom month data row without base_info.acctid; ignored")
+			continue
+		}
+		k := strings.ToLower(acct)
+		if !requested[k] {
+			c.log.Debug().Str("endpoint", epMonthData).Str("acctid", acct).Msg("wecom month data row for a userid not requested; ignored")
+			continue
+		}
+		byKey[k] = append(byKey[k], d)
+	}
+	for _, id := range ids {
+		rows := byKey[strings.ToLower(id)]
+		switch len(rows) {
+		case 0:
+			res.Missing = append(res.Missing, id)
+		case 1:
+			res.Rows = append(res.Rows, Row{UserID: id, Report: rows[0]})
+		default:
+			res.Multiple = append(res.Multiple, id)
+		}
+	}
+}
+
+func acctID(d map[string]any) (string, bool) {
+	bi, ok := d["base_info"].(map[string]any)
+	if !ok {
+		return "", false
+	}
+	s, ok := bi["acctid"].(string)
+	return s, ok && s != ""
+}

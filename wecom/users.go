@@ -1,0 +1,188 @@
+package wecom
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"checkin-sync/internal/apierr"
+)
+
+// Department is one entry of department/simplelist.
+type Department struct {
+	ID       int `json:"id"`
+	ParentID int `json:"parentid"`
+	Order    int `json:"order"`
+}
+
+// User is one employee the app can see.
+type User struct {
+	UserID      string
+	Name        string // empty for users given explicitly by userid
+	Departments []int  // departments the user was listed in, ascending
+}
+
+// Selection says which users to sync (the config's wecom.users).
+type Selection struct {
+	Departments []int    // roots to walk; empty → [1], the whole company
+	UserIDs     []string // explicit list; when set, Departments is ignored
+	Exclude     []string // never synced; matched ignoring case
+}
+
+// Departments lists root and all departments below it that the app can
+// see (department/simplelist is recursive). root ≤ 0 lists every visible
+// department. 60011 here is fatal: the configured department is outside
+// the app's visible range.
+func (c *Client) Departments(ctx context.Context, root int) ([]Department, error) {
+	q := url.Values{}
+	if root > 0 {
+		q.Set("id", strconv.Itoa(root))
+	}
+	r := request{endpoint: epDeptList, method: http.MethodGet, path: "/cgi-bin/department/simplelist", query: q, lim: c.listLim}
+	var out []Department
+	err := c.call(ctx, r, func(raw []byte) error {
+		var got struct {
+			Departments []Department `json:"department_id"`
+		}
+		if err := json.Unmarshal(raw, &got); err != nil {
+			return malformed(epDeptList, false, "%v", err)
+		}
+		out = got.Departments
+		return nil
+	})
+	if err != nil {
+		return nil, withDept(err, root)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Users lists the users to sync: the explicit userids, or every user in
+// the configured departments and their sub-departments. The result is
+// deduplicated (a user can sit in several departments; userids compare
+// ignoring case, as WeCom treats them), has Exclude removed, and is sorted
+// by UserID.
+func (c *Client) Users(ctx context.Context, sel Selection) ([]User, error) {
+	excluded := make(map[string]bool, len(sel.Exclude))
+	for _, id := range sel.Exclude {
+		excluded[strings.ToLower(id)] = true
+	}
+	byID := map[string]*User{}
+	add := func(u User) {
+		k := strings.ToLower(u.UserID)
+		if u.UserID == "" || excluded[k] {
+			return
+		}
+		if have, ok := byID[k]; ok {
+			for _, d := range u.Departments {
+				if !slices.Contains(have.Departments, d) {
+					have.Departments = append(have.Departments, d)
+				}
+			}
+			if have.Name == "" {
+				have.Name = u.Name
+			}
+			return
+		}
+		u.Departments = slices.Clone(u.Departments)
+		byID[k] = &u
+	}
+
+	if len(sel.UserIDs) > 0 {
+		for _, id := range sel.UserIDs {
+			add(User{UserID: strings.TrimSpace(id)})
+		}
+	} else {
+		depts, err := c.walk(ctx, sel.Departments)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range depts {
+			users, err := c.deptUsers(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			for _, u := range users {
+				add(u)
+			}
+		}
+	}
+
+	out := make([]User, 0, len(byID))
+	for _, u := range byID {
+		slices.Sort(u.Departments)
+		out = append(out, *u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
+	return out, nil
+}
+
+// walk returns the union of the given roots and their sub-departments,
+// ascending.
+func (c *Client) walk(ctx context.Context, roots []int) ([]int, error) {
+	if len(roots) == 0 {
+		roots = []int{1}
+	}
+	seen := map[int]bool{}
+	for _, root := range roots {
+		if seen[root] {
+			continue // already inside an earlier root's subtree
+		}
+		depts, err := c.Departments(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		seen[root] = true
+		for _, d := range depts {
+			seen[d.ID] = true
+		}
+	}
+	out := make([]int, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// deptUsers lists the members of one department (not of its children).
+func (c *Client) deptUsers(ctx context.Context, dept int) ([]User, error) {
+	r := request{endpoint: epUserList, method: http.MethodGet, path: "/cgi-bin/user/simplelist",
+		query: url.Values{"department_id": {strconv.Itoa(dept)}}, lim: c.listLim}
+	var out []User
+	err := c.call(ctx, r, func(raw []byte) error {
+		var got struct {
+			Users []struct {
+				UserID      string `json:"userid"`
+				Name        string `json:"name"`
+				Departments []int  `json:"department"`
+			} `json:"userlist"`
+		}
+		if err := json.Unmarshal(raw, &got); err != nil {
+			return malformed(epUserList, false, "%v", err)
+		}
+		out = make([]User, 0, len(got.Users))
+		for _, u := range got.Users {
+			out = append(out, User{UserID: u.UserID, Name: u.Name, Departments: []int{dept}})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, withDept(err, dept)
+	}
+	return out, nil
+}
+
+// withDept names the department in a listing error, so "outside the
+// visible range" says which one.
+func withDept(err error, dept int) error {
+	if e, ok := apierr.As(err); ok && e.Code != 0 {
+		e.Msg = strings.TrimSpace(e.Msg + " (department " + strconv.Itoa(dept) + ")")
+	}
+	return err
+}
