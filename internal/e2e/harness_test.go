@@ -56,14 +56,13 @@ type env struct {
 	dir     string
 	config  string
 	vars    []string
-	extra   string // extra configuration appended before the mapping
 }
 
 type envOptions struct {
 	users    int
 	seed     int64
 	monthRPM float64 // fake WeCom month-data limit; default unlimited
-	settle   int
+	settle   int     // sync.settle_days; default 5
 	tz       string
 }
 
@@ -77,6 +76,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	if o.monthRPM == 0 {
 		o.monthRPM = -1
+	}
+	if o.settle == 0 {
+		o.settle = 5
 	}
 	if o.tz == "" {
 		o.tz = "Asia/Shanghai"

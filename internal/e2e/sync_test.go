@@ -12,7 +12,6 @@ import (
 var (
 	jan = month.MustParse("2026-01")
 	feb = month.MustParse("2026-02")
-	mar = month.MustParse("2026-03")
 )
 
 func TestInitialSyncRerunAndPartialChange(t *testing.T) {

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"checkin-sync/internal/apierr"
+	"checkin-sync/internal/month"
+	"checkin-sync/wecom"
+)
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "check",
+		Usage:  "check the configuration, credentials, permissions, form and mapping",
+		Action: runCheck,
+	}
+}
+
+func failed(codes []int) int {
+	n := 0
+	for _, c := range codes {
+		if c != exitOK {
+			n++
+		}
+	}
+	return n
+}
+
+// checklist prints one line per item, with a fix under each failed one.
+type checklist struct {
+	w     io.Writer
+	codes []int
+}
+
+func (l *checklist) ok(item, detail string) {
+	fmt.Fprintf(l.w, "✓ %s: %s\n", item, detail)
+}
+
+func (l *checklist) warn(item, detail, fix string) {
+	fmt.Fprintf(l.w, "! %s: %s\n", item, detail)
+	if fix != "" {
+		fmt.Fprintf(l.w, "    fix: %s\n", fix)
+	}
+}
+
+// fail records a failed item; API errors carry their own hint.
+func (l *checklist) fail(item string, err error, fix string, code int) {
+	fmt.Fprintf(l.w, "✗ %s: %v\n", item, err)
+	if e, ok := apierr.As(err); ok && fix == "" {
+		fix = e.Hint
+	}
+	if fix != "" {
+		fmt.Fprintf(l.w, "    fix: %s\n", fix)
+	}
+	l.codes = append(l.codes, code)
+}
+
+func runCheck(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	now, err := today(c, cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 2*time.Minute)
+	defer cancel()
+	l := &checklist{w: c.App.Writer}
+	l.ok("config", cfg.File)
+
+	if _, off := time.Now().In(cfg.Location).Zone(); off != 8*3600 {
+		l.warn("timezone", fmt.Sprintf("%s is not UTC+8", cfg.Timezone),
+			"WeCom's day starts at 00:00 UTC+8 whatever this says; it only changes what \"today\" means and how times are shown")
+	} else {
+		l.ok("timezone", cfg.Timezone)
+	}
+
+	compiled, mapErr := compileMapping(cfg)
+	if mapErr != nil {
+		l.fail("mapping", mapErr, "", exitUsage)
+	} else {
+		l.ok("mapping", fmt.Sprintf("%d fields, key %s", len(cfg.Mapping.Fields), cfg.Mapping.Key))
+	}
+
+	wc, jc, err := clients(cfg, log)
+	if err != nil {
+		return err
+	}
+
+	// WeCom: token, then what the app can see, then one report.
+	if err := wc.CheckToken(ctx); err != nil {
+		l.fail("wecom token", err, "", exitFatal)
+	} else {
+		l.ok("wecom token", "corp "+cfg.WeCom.CorpID)
+		checkWeCom(ctx, l, wc, cfg.WeCom.Users.Departments, wecom.Selection{
+			Departments: cfg.WeCom.Users.Departments, UserIDs: cfg.WeCom.Users.UserIDs, Exclude: cfg.WeCom.Users.Exclude,
+		}, now)
+	}
+
+	// Jiandaoyun: the form's fields, then the mapping against them.
+	ws, err := jc.Widgets(ctx)
+	switch {
+	case err != nil:
+		l.fail("jiandaoyun form", err, "", exitFatal)
+	default:
+		l.ok("jiandaoyun form", fmt.Sprintf("app %s, form %s: %d fields", cfg.Jiandaoyun.AppID, cfg.Jiandaoyun.EntryID, len(ws)))
+		if compiled != nil {
+			if _, err := compiled.Bind(formWidgets(ws)); err != nil {
+				l.fail("form fields", err, "add the missing fields to the form (or fix their types), or change the mapping", exitUsage)
+			} else {
+				l.ok("form fields", fmt.Sprintf("every mapped field exists with a fitting type; %s is a text field", cfg.Mapping.Key))
+			}
+		}
+	}
+
+	code := worst(l.codes...)
+	if code == exitOK {
+		fmt.Fprintln(c.App.Writer, "\nAll checks passed. Next: checkin-sync sync")
+		return nil
+	}
+	return &exitError{code: code, err: fmt.Errorf("%d checks failed", failed(l.codes))}
+}
+
+func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int, sel wecom.Selection, today month.Date) {
+	if len(sel.UserIDs) == 0 {
+		n := 0
+		for _, d := range depts {
+			ds, err := wc.Departments(ctx, d)
+			if err != nil {
+				l.fail("wecom departments", err, "", exitFatal)
+				return
+			}
+			n += len(ds)
+		}
+		l.ok("wecom departments", fmt.Sprintf("%d visible", n))
+	}
+	users, err := wc.Users(ctx, sel)
+	if err != nil {
+		l.fail("wecom users", err, "", exitFatal)
+		return
+	}
+	if len(users) == 0 {
+		l.fail("wecom users", fmt.Errorf("the app sees no users"), "widen the app's visible range (可见范围) or fix wecom.users", exitFatal)
+		return
+	}
+	l.ok("wecom users", fmt.Sprintf("%d visible", len(users)))
+	prev := today.Month().Prev()
+	start, end, _ := prev.Span(today)
+	res, err := wc.MonthData(ctx, start, end, []string{users[0].UserID})
+	switch {
+	case err != nil:
+		l.fail("wecom month report", err, "", exitFatal)
+	case len(res.Rows) == 1:
+		l.ok("wecom month report", fmt.Sprintf("%s for %s", prev, users[0].UserID))
+	case len(res.Skipped) > 0:
+		l.warn("wecom month report", fmt.Sprintf("%s for %s: %s", prev, users[0].UserID, res.Skipped[0].Reason), "check the app's visible range")
+	default:
+		l.warn("wecom month report", fmt.Sprintf("%s for %s: no row returned", prev, users[0].UserID), "the user may have no attendance rule; other users may still have data")
+	}
+}

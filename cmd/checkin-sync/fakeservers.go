@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"checkin-sync/internal/fakeapi"
+)
+
+func fakeServersCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "fake-servers",
+		Usage: "serve the fake WeCom and fake Jiandaoyun on loopback, for trying the tool without an account",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8700", Usage: "loopback address to listen on"},
+			&cli.IntFlag{Name: "users", Value: 300, Usage: "employees in the sample company"},
+			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of the sample company"},
+		},
+		Action: runFakeServers,
+	}
+}
+
+func runFakeServers(c *cli.Context) error {
+	addr := c.String("listen")
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErr("give host:port, for example 127.0.0.1:8700", "--listen %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usageErr("the fakes serve loopback only: use 127.0.0.1:PORT", "--listen %q is not a loopback address", addr)
+	}
+	srv := fakeapi.New(fakeapi.Options{Company: fakeapi.NewCompany(c.Int64("seed"), c.Int("users"))})
+	defer srv.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	base := "http://" + ln.Addr().String()
+	cr := srv.Credentials()
+	w := c.App.Writer
+	fmt.Fprintf(w, "Fake WeCom and fake Jiandaoyun are serving %d employees on %s\n\n", c.Int("users"), base)
+	fmt.Fprintf(w, "Put this in checkin-sync.yaml:\n\n  wecom:\n    base_url: %s\n    corp_id: %s\n    secret: ${WECOM_SECRET}\n"+
+		"  jiandaoyun:\n    base_url: %s\n    api_key: ${JDY_API_KEY}\n    app_id: %s\n    entry_id: %s\n\n", base, cr.CorpID, base, cr.AppID, cr.EntryID)
+	fmt.Fprintf(w, "and set:\n\n  export WECOM_SECRET=%s\n  export JDY_API_KEY=%s\n  export WECOM_ROBOT_WEBHOOK='%s/cgi-bin/webhook/send?key=%s'\n\nCtrl-C stops.\n",
+		cr.Secret, cr.APIKey, base, cr.WebhookKey)
+
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"io"
+	"os"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+)
+
+// newLogger builds the logger that the global flags ask for. Logs go to
+// stderr; stdout is kept for summaries, tables and JSON.
+func newLogger(c *cli.Context) (zerolog.Logger, error) {
+	return buildLogger(c.App.ErrWriter, global(c, flagLogLevel), global(c, flagLogFormat))
+}
+
+// buildLogger writes human-readable lines on a terminal and JSON lines
+// elsewhere (cron, systemd, log shippers), unless format forces one.
+func buildLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
+	var lv zerolog.Level
+	switch level {
+	case "debug":
+		lv = zerolog.DebugLevel
+	case "info":
+		lv = zerolog.InfoLevel
+	case "warn":
+		lv = zerolog.WarnLevel
+	case "error":
+		lv = zerolog.ErrorLevel
+	default:
+		return zerolog.Nop(), usageErr("use --log-level debug, info, warn or error", "--log-level %q is not a log level", level)
+	}
+	tty := isTerminal(w)
+	var out io.Writer
+	switch format {
+	case "auto":
+		out = w
+		if tty {
+			out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
+		}
+	case "console":
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05", NoColor: !tty}
+	case "json":
+		out = w
+	default:
+		return zerolog.Nop(), usageErr("use --log-format auto, console or json", "--log-format %q is not a log format", format)
+	}
+	return zerolog.New(out).Level(lv).With().Timestamp().Logger(), nil
+}
+
+// isTerminal reports whether w is a terminal (progress bars and colour
+// only make sense there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// checkLogFlags validates the logging flags early, so that a typo exits 2
+// before any work starts.
+func checkLogFlags(c *cli.Context) error {
+	_, err := buildLogger(io.Discard, global(c, flagLogLevel), global(c, flagLogFormat))
+	return err
+}

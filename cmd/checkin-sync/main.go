@@ -1,0 +1,277 @@
+// Command checkin-sync copies WeCom monthly attendance reports into a
+// Jiandaoyun form, incrementally and without duplicates.
+//
+// Each subcommand lives in its own file and is registered in commands();
+// newApp gives every one of them the global flags, so that they work before
+// and after the command name, and refuses stray positional arguments.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"checkin-sync/internal/config"
+	"checkin-sync/internal/month"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+// Names of the global flags.
+const (
+	flagConfig    = "config"
+	flagLogLevel  = "log-level"
+	flagLogFormat = "log-format"
+	flagToday     = "today"
+)
+
+// commands lists the subcommands. Each is built by a function in its own
+// file; adding a command means adding one line here.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		initCommand(),
+		checkCommand(),
+		syncCommand(),
+		statusCommand(),
+		historyCommand(),
+		resetCommand(),
+		demoCommand(),
+		fakeServersCommand(),
+	}
+}
+
+func main() {
+	ctx, stop := withSignals(context.Background(), os.Stderr)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr, commands())
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit code, after printing
+// any error as "Error: ... / Try: ...".
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, cmds []*cli.Command) int {
+	err := newApp(stdout, stderr, cmds).RunContext(ctx, args)
+	code := exitCode(err)
+	if err != nil {
+		if ie, ok := context.Cause(ctx).(*interruptError); ok && ctx.Err() != nil {
+			// Whatever the command returned, it was cut short by the signal.
+			code = worst(code, ie.ExitCode())
+		}
+		printError(stderr, err)
+	}
+	return code
+}
+
+// withSignals cancels ctx on the first SIGINT or SIGTERM, so that running
+// work can commit its checkpoints and stop; a second signal exits at once.
+func withSignals(parent context.Context, stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-ch:
+			cancel(&interruptError{sig: sig})
+		case <-done:
+			return
+		}
+		select {
+		case <-ch:
+			fmt.Fprintln(stderr, "Error: interrupted twice; exiting now")
+			os.Exit(exitInterrupted)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// globalFlags returns fresh definitions of the global flags. The app and
+// every subcommand get their own copies: urfave/cli keeps state in flag
+// values, so one definition must not be shared.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagConfig, Usage: "configuration `FILE` (default: $" + config.EnvFile + ", else " + config.DefaultFile + ")"},
+		&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "how much to log: debug, info, warn or error"},
+		&cli.StringFlag{Name: flagLogFormat, Value: "auto", Usage: "log format: auto (console on a terminal, JSON elsewhere), console or json"},
+		&cli.StringFlag{Name: flagToday, Usage: "act as if today were `YYYY-MM-DD` (for replays and tests)"},
+	}
+}
+
+// global reads a global flag wherever it was given: after the command name
+// (nearest) or before it. Unset, it is the flag's default.
+func global(c *cli.Context, name string) string {
+	for _, cc := range c.Lineage() {
+		if cc.IsSet(name) {
+			return cc.String(name)
+		}
+	}
+	return c.String(name)
+}
+
+func newApp(stdout, stderr io.Writer, cmds []*cli.Command) *cli.App {
+	// -v is sync's --verbose, so --version gets no short alias.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version", DisableDefaultText: true}
+	for _, cmd := range cmds {
+		prepare(cmd)
+	}
+	return &cli.App{
+		Name:           "checkin-sync",
+		Usage:          "copy WeCom monthly attendance reports into a Jiandaoyun form",
+		Version:        buildVersion(),
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		Flags:          globalFlags(),
+		Commands:       cmds,
+		OnUsageError:   onUsageError,
+		ExitErrHandler: func(*cli.Context, error) {}, // run prints errors and picks the exit code
+		Action:         rootAction,
+	}
+}
+
+// prepare gives a subcommand the global flags, usage errors with exit 2,
+// and a check that refuses positional arguments. Commands should not mark
+// flags Required (urfave/cli reports that as a plain error, exit 1, after
+// printing the help); check them in the action and return usageErr.
+func prepare(cmd *cli.Command) {
+	cmd.Flags = append(cmd.Flags, globalFlags()...)
+	cmd.HideHelpCommand = true // otherwise "cmd help" would be taken as a subcommand, not a stray argument
+	cmd.OnUsageError = onUsageError
+	own := cmd.Before
+	cmd.Before = func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usageErr(fmt.Sprintf("`checkin-sync %s` takes flags only; see `checkin-sync %s --help`", cmd.Name, cmd.Name),
+				"unexpected argument %q", c.Args().First())
+		}
+		if err := checkLogFlags(c); err != nil {
+			return err
+		}
+		if s := global(c, flagToday); s != "" {
+			if _, err := parseToday(s); err != nil {
+				return err
+			}
+		}
+		if own != nil {
+			return own(c)
+		}
+		return nil
+	}
+}
+
+func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
+	try := "run `checkin-sync --help`"
+	if isSubcommand && c.Command != nil {
+		try = fmt.Sprintf("run `checkin-sync %s --help`", c.Command.Name)
+	}
+	return &exitError{code: exitUsage, err: err, try: try}
+}
+
+// rootAction runs when no subcommand matched: help without arguments, a
+// usage error for an unknown command.
+func rootAction(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return cli.ShowAppHelp(c)
+	}
+	name := c.Args().First()
+	var names []string
+	for _, cmd := range c.App.VisibleCommands() {
+		names = append(names, cmd.Name)
+	}
+	try := "run `checkin-sync --help` to list the commands"
+	if near := nearestName(name, names); near != "" {
+		try = fmt.Sprintf("did you mean `checkin-sync %s`?", near)
+	}
+	return usageErr(try, "unknown command %q", name)
+}
+
+// nearestName returns the name closest to s when it differs by at most two
+// edits.
+func nearestName(s string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := levenshtein(s, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// loadConfig finds and loads the configuration (--config, then
+// $CHECKIN_SYNC_CONFIG, then ./checkin-sync.yaml) and logs its warnings.
+func loadConfig(c *cli.Context) (*config.Config, error) {
+	path := config.Locate(global(c, flagConfig), os.Getenv)
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	log, err := newLogger(c)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn().Str("config", path).Msg(w)
+	}
+	return cfg, nil
+}
+
+// today is --today, or the real date in the configured timezone.
+func today(c *cli.Context, cfg *config.Config) (month.Date, error) {
+	if s := global(c, flagToday); s != "" {
+		return parseToday(s)
+	}
+	loc := month.CST
+	if cfg != nil && cfg.Location != nil {
+		loc = cfg.Location
+	}
+	return month.DateIn(time.Now(), loc), nil
+}
+
+func parseToday(s string) (month.Date, error) {
+	d, err := month.ParseDate(s)
+	if err != nil {
+		return month.Date{}, &exitError{code: exitUsage, err: fmt.Errorf("--today: %w", err), try: "write the date as YYYY-MM-DD, for example --today 2026-03-05"}
+	}
+	return d, nil
+}

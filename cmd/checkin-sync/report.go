@@ -1,0 +1,227 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	stdsync "sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"checkin-sync/internal/apierr"
+	"checkin-sync/store"
+	"checkin-sync/sync"
+)
+
+// liveStatus is the file a running sync keeps beside the store, so that
+// `status` can answer without waiting for the lock.
+type liveStatus struct {
+	PID     int         `json:"pid"`
+	Started time.Time   `json:"started"`
+	Command string      `json:"command"`
+	Done    int         `json:"done"`
+	Total   int         `json:"total"`
+	Status  sync.Status `json:"status"`
+	Updated time.Time   `json:"updated"`
+}
+
+// reporter shows progress (a bar on a terminal, log lines elsewhere), keeps
+// the live-status file and prints plan lines.
+type reporter struct {
+	job     syncJob
+	st      *store.Store // nil in a dry run without a store
+	started time.Time
+
+	mu        stdsync.Mutex
+	bar       *progressbar.ProgressBar
+	lastLog   time.Time
+	lastLive  time.Time
+	closed    bool
+	planLines int
+}
+
+func newReporter(job syncJob, st *store.Store, started time.Time) *reporter {
+	r := &reporter{job: job, st: st, started: started}
+	if !job.dryRun && st != nil {
+		r.writeLive(0, 0)
+	}
+	return r
+}
+
+func (r *reporter) progress(p sync.Progress) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	now := time.Now()
+	if r.job.progress {
+		if r.bar == nil {
+			r.bar = progressbar.NewOptions(p.Total,
+				progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionSetDescription("syncing"),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionClearOnFinish())
+		}
+		_ = r.bar.Set(p.Done)
+	} else if now.Sub(r.lastLog) >= 5*time.Second || p.Done == p.Total {
+		r.lastLog = now
+		r.job.log.Info().Str("month", p.Month).Int("done", p.Done).Int("total", p.Total).Msg("progress")
+	}
+	if !r.job.dryRun && r.st != nil && (now.Sub(r.lastLive) >= time.Second || p.Done == p.Total) {
+		r.lastLive = now
+		r.writeLive(p.Done, p.Total)
+	}
+}
+
+func (r *reporter) writeLive(done, total int) {
+	infos, err := r.st.Months()
+	if err != nil {
+		return
+	}
+	live := liveStatus{
+		PID: os.Getpid(), Started: r.started, Command: "sync", Done: done, Total: total,
+		Status:  sync.BuildStatus(infos, sync.DefaultWindow(r.job.today, r.job.cfg.Sync.Months, r.job.cfg.Sync.SettleDays), r.job.cfg.Location),
+		Updated: time.Now(),
+	}
+	if err := store.WriteLive(r.st.Path(), live); err != nil {
+		r.job.log.Debug().Err(err).Msg("could not write the live-status file")
+	}
+}
+
+func (r *reporter) plan(l sync.PlanLine) {
+	if !r.job.verbose && !(r.job.dryRun && strings.HasPrefix(l.Action, "pending")) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.planLines++
+	line := fmt.Sprintf("%-22s %-8s %s", l.Action, l.Month, l.UserID)
+	if l.DataID != "" {
+		line += " data_id=" + l.DataID
+	}
+	if l.Detail != "" {
+		line += " (" + l.Detail + ")"
+	}
+	fmt.Fprintln(r.job.out, line)
+}
+
+func (r *reporter) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.closed = true
+	if r.bar != nil {
+		_ = r.bar.Finish()
+	}
+	if !r.job.dryRun && r.st != nil {
+		_ = store.RemoveLive(r.st.Path())
+	}
+}
+
+// printSummary writes the end-of-run summary.
+func printSummary(w io.Writer, s *sync.Summary, loc *time.Location) {
+	dur := s.End.Sub(s.Start).Round(10 * time.Millisecond)
+	switch {
+	case s.DryRun:
+		fmt.Fprintf(w, "Dry run: nothing was written (took %s)\n", dur)
+	default:
+		fmt.Fprintf(w, "Run %s: %s in %s\n", s.RunID, s.Outcome(), dur)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if s.DryRun {
+		fmt.Fprintln(tw, "MONTH\tUSERS\tFETCHED\tCREATE\tUPDATE\tUNCHANGED\tFAILED\tSKIPPED\tDUPLICATES\tNOTE")
+		for _, m := range s.Months {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", m.Month, m.Users, m.Fetched, m.PlanCreate, m.PlanUpdate, m.Unchanged, m.Failed, m.Skipped, m.Duplicates, m.Note)
+		}
+		t := s.Totals()
+		fmt.Fprintf(tw, "TOTAL\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", t.Users, t.Fetched, t.PlanCreate, t.PlanUpdate, t.Unchanged, t.Failed, t.Skipped, t.Duplicates)
+	} else {
+		fmt.Fprintln(tw, "MONTH\tUSERS\tFETCHED\tCREATED\tUPDATED\tUNCHANGED\tFAILED\tPENDING\tSKIPPED\tDUPLICATES\tWATERMARK\tNOTE")
+		for _, m := range s.Months {
+			wm := m.Watermark
+			if wm == "" {
+				wm = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", m.Month, m.Users, m.Fetched, m.Created, m.Updated, m.Unchanged, m.Failed, m.Pending, m.Skipped, m.Duplicates, wm, m.Note)
+		}
+		t := s.Totals()
+		fmt.Fprintf(tw, "TOTAL\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\t\n", t.Users, t.Fetched, t.Created, t.Updated, t.Unchanged, t.Failed, t.Pending, t.Skipped, t.Duplicates)
+	}
+	tw.Flush()
+
+	if len(s.Skipped) > 0 {
+		fmt.Fprintf(w, "\nSkipped users (%d):\n", len(s.Skipped))
+		reasons := map[string]int{}
+		for _, u := range s.Skipped {
+			reasons[u.Reason]++
+		}
+		shown := 0
+		for _, u := range s.Skipped {
+			if shown == 20 {
+				fmt.Fprintf(w, "  … and %d more\n", len(s.Skipped)-shown)
+				break
+			}
+			fmt.Fprintf(w, "  %s  %-24s %s\n", u.Month, u.UserID, u.Reason)
+			shown++
+		}
+	}
+	if len(s.Failures) > 0 {
+		fmt.Fprintf(w, "\nFailed records (%d):\n", len(s.Failures))
+		for i, f := range s.Failures {
+			if i == 20 {
+				fmt.Fprintf(w, "  … and %d more\n", len(s.Failures)-i)
+				break
+			}
+			fmt.Fprintf(w, "  %s: %s\n", f.Key, f.Error)
+		}
+	}
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warn)
+	}
+	if len(s.Calls) > 0 {
+		fmt.Fprintln(w, "\nAPI calls:")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ENDPOINT\tCALLS\tRETRIES")
+		eps := s.Endpoints()
+		sort.Strings(eps)
+		for _, ep := range eps {
+			fmt.Fprintf(tw, "  %s\t%d\t%d\n", ep, s.Calls[ep].Calls, s.Calls[ep].Retries)
+		}
+		tw.Flush()
+	}
+	if s.Interrupted {
+		fmt.Fprintln(w, "\nInterrupted: checkpoints up to the interruption are saved; run sync again to finish.")
+	}
+	if s.Err != nil {
+		fmt.Fprintf(w, "\nStopped by: %v\n", s.Err)
+	}
+	_ = loc
+}
+
+// summaryExitCode is the exit code a run earned: 130 interrupted, 4 fatal
+// API error, 2 a local error (store), 1 records failed or left pending.
+func summaryExitCode(s *sync.Summary) int {
+	codes := []int{exitOK}
+	if t := s.Totals(); t.Failed > 0 || t.Pending > 0 {
+		codes = append(codes, exitPartial)
+	}
+	if s.Err != nil {
+		if _, ok := apierr.As(s.Err); ok {
+			codes = append(codes, exitFatal)
+		} else {
+			codes = append(codes, exitCode(s.Err))
+		}
+	}
+	if s.Interrupted {
+		codes = append(codes, exitInterrupted)
+	}
+	return worst(codes...)
+}

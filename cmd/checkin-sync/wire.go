@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"checkin-sync/internal/config"
+	"checkin-sync/jiandaoyun"
+	"checkin-sync/mapping"
+	"checkin-sync/store"
+	"checkin-sync/wecom"
+)
+
+// clients builds the two API clients from the configuration.
+func clients(cfg *config.Config, log zerolog.Logger) (*wecom.Client, *jiandaoyun.Client, error) {
+	policy := cfg.Retry.Policy()
+	wc, err := wecom.New(wecom.Config{
+		BaseURL:       cfg.WeCom.BaseURL,
+		CorpID:        cfg.WeCom.CorpID,
+		Secret:        cfg.WeCom.Secret,
+		RatePerMinute: cfg.WeCom.RatePerMinute,
+		Retry:         policy,
+		Log:           log,
+	})
+	if err != nil {
+		return nil, nil, usageErr("check the wecom section of the configuration", "wecom: %w", err)
+	}
+	j := cfg.Jiandaoyun
+	jc, err := jiandaoyun.New(jiandaoyun.Config{
+		BaseURL: j.BaseURL, APIKey: j.APIKey, AppID: j.AppID, EntryID: j.EntryID,
+		Rates: jiandaoyun.Rates{
+			Create: j.Rates.Create, BatchCreate: j.Rates.BatchCreate, Update: j.Rates.Update,
+			List: j.Rates.List, Global: j.Rates.Global,
+		},
+		Concurrency:   j.Concurrency,
+		StartWorkflow: j.StartWorkflow,
+		StartTrigger:  j.StartTrigger,
+		Retry:         policy,
+		Log:           log,
+	})
+	if err != nil {
+		return nil, nil, usageErr("check the jiandaoyun section of the configuration", "jiandaoyun: %w", err)
+	}
+	return wc, jc, nil
+}
+
+// compileMapping validates the mapping on its own (exit 2 when bad).
+func compileMapping(cfg *config.Config) (*mapping.Mapping, error) {
+	m, err := mapping.Compile(cfg.Mapping)
+	if err != nil {
+		return nil, usageErr("fix the mapping section; `checkin-sync check` lists every problem", "%s: bad mapping:\n%w", cfg.File, err)
+	}
+	return m, nil
+}
+
+// bindMapping reads the form's fields and checks every mapped target
+// against them, before any write.
+func bindMapping(ctx context.Context, cfg *config.Config, jc *jiandaoyun.Client) (*mapping.Mapper, error) {
+	compiled, err := compileMapping(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := jc.Widgets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the form's fields: %w", err)
+	}
+	mapper, err := compiled.Bind(formWidgets(ws))
+	if err != nil {
+		return nil, usageErr("add the missing fields to the form, or change the mapping; `checkin-sync check` lists every problem", "the mapping does not fit form %s:\n%w", cfg.Jiandaoyun.EntryID, err)
+	}
+	return mapper, nil
+}
+
+func formWidgets(ws []jiandaoyun.Widget) []mapping.Widget {
+	out := make([]mapping.Widget, len(ws))
+	for i, w := range ws {
+		out[i] = mapping.Widget{Name: w.Name, WidgetName: w.WidgetName, Label: w.Label, Type: w.Type, Items: formWidgets(w.Items)}
+	}
+	return out
+}
+
+func identity(cfg *config.Config) store.Identity {
+	return store.Identity{CorpID: cfg.WeCom.CorpID, AppID: cfg.Jiandaoyun.AppID, EntryID: cfg.Jiandaoyun.EntryID}
+}
+
+// openStore opens the checkpoint store for writing and binds it to this
+// corp and form. A store of another corp or form is refused.
+func openStore(cfg *config.Config, command string, log zerolog.Logger) (*store.Store, error) {
+	s, err := store.Open(cfg.Store, store.Options{Timeout: time.Second, Command: command})
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if stale := s.StaleLockInfo(); stale != nil {
+		log.Warn().Int("pid", stale.PID).Time("started", stale.Started).
+			Msg("a lock-info file was left by a process that is gone; it was replaced")
+	}
+	if err := s.Bind(identity(cfg)); err != nil {
+		s.Close()
+		return nil, storeError(err)
+	}
+	return s, nil
+}
+
+// openStoreReadOnly opens the store without writing anything. A missing
+// store gives (nil, nil): an empty store.
+func openStoreReadOnly(cfg *config.Config, timeout time.Duration) (*store.Store, error) {
+	s, err := store.Open(cfg.Store, store.Options{ReadOnly: true, Timeout: timeout})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if err := s.Bind(identity(cfg)); err != nil {
+		s.Close()
+		return nil, storeError(err)
+	}
+	return s, nil
+}
