@@ -10,6 +10,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"checkin-sync/internal/month"
+	"checkin-sync/internal/suggest"
 )
 
 // Widget is one form field as widget/list returns it.
@@ -361,7 +362,7 @@ func closeNames(target string, ws []Widget) string {
 				continue
 			}
 			ln := strings.ToLower(n)
-			d := editDistance(lt, ln)
+			d := suggest.Distance(lt, ln)
 			if len(lt) >= 3 && len(ln) >= 3 && (strings.Contains(ln, lt) || strings.Contains(lt, ln)) {
 				d = min(d, 1)
 			}
@@ -369,7 +370,7 @@ func closeNames(target string, ws []Widget) string {
 				best = d
 			}
 		}
-		if best >= 0 && best <= closeEnough(target) {
+		if best >= 0 && best <= suggest.Limit(target) {
 			cands = append(cands, cand{w, best})
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"checkin-sync/internal/config"
 	"checkin-sync/internal/month"
+	"checkin-sync/internal/suggest"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -190,42 +191,10 @@ func rootAction(c *cli.Context) error {
 		names = append(names, cmd.Name)
 	}
 	try := "run `checkin-sync --help` to list the commands"
-	if near := nearestName(name, names); near != "" {
+	if near := suggest.Closest(name, names); near != "" {
 		try = fmt.Sprintf("did you mean `checkin-sync %s`?", near)
 	}
 	return usageErr(try, "unknown command %q", name)
-}
-
-// nearestName returns the name closest to s when it differs by at most two
-// edits.
-func nearestName(s string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := levenshtein(s, n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 func buildVersion() string {

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"checkin-sync/internal/suggest"
 	"checkin-sync/mapping"
 )
 
@@ -189,7 +190,7 @@ func (d *decoder) unknown(line int, path, name string, known []string) {
 	}
 	var fix string
 	switch {
-	case near != "" && editDistance(strings.ToLower(near), strings.ToLower(name)) <= 1:
+	case near != "" && suggest.Distance(near, name) <= 1:
 		fix = "did you mean " + join(path, near) + "?"
 	case elsewhere != "":
 		fix = "did you mean " + elsewhere + "? Move it there"
