@@ -128,13 +128,31 @@ func (r *run) send(ctx context.Context, ms string, items []item, p store.Pending
 	case apierr.IsFatal(err):
 		return r.fatal(err)
 	default:
-		// Refused before anything was written (retries ran out). The batch
-		// stays pending and is resolved by key on the next run.
-		r.block(keysOf(items)...)
-		r.count(ms, func(s *MonthSummary) { s.Pending += len(items) })
-		r.log.Warn().Err(err).Int("records", len(items)).Msg("batch_create failed; the batch stays pending for the next run")
+		// Refused before anything was written (retries ran out).
+		r.leavePending(ms, items, err, "batch_create failed")
 		return nil
 	}
+}
+
+// leavePending gives up on a batch for this run: it stays pending in the
+// store, the next run resolves it by key, and its keys are not created
+// again in this run.
+func (r *run) leavePending(ms string, items []item, err error, what string) {
+	r.block(keysOf(items)...)
+	r.count(ms, func(s *MonthSummary) { s.Pending += len(items) })
+	r.log.Warn().Err(err).Int("records", len(items)).Msg(what + "; the batch stays pending for the next run")
+}
+
+// rebatch saves w with a new pending batch for items, which a lookup has
+// just shown absent, and sends it.
+func (r *run) rebatch(ctx context.Context, ms string, w *store.Write, items []item, depth int) error {
+	np := newPending(ms, items, r.e.opts.Now())
+	w.PutPending = append(w.PutPending, np)
+	w.Records = append(w.Records, pendingRecords(ms, items)...)
+	if err := r.apply(w); err != nil {
+		return err
+	}
+	return r.send(ctx, ms, items, np, depth+1)
 }
 
 // replayable reports whether a batch may still be resent under its
@@ -151,11 +169,7 @@ func (r *run) confirm(ctx context.Context, ms string, items []item, p store.Pend
 		if aerr := r.abort(ctx, err); aerr != nil {
 			return aerr
 		}
-		// Created, but not yet matched: the batch stays pending and the
-		// next run resolves it by key.
-		r.block(keysOf(items)...)
-		r.count(ms, func(s *MonthSummary) { s.Pending += len(items) })
-		r.log.Warn().Err(err).Msg("could not look up a created batch; it stays pending for the next run")
+		r.leavePending(ms, items, err, "could not look up a created batch")
 		return nil
 	}
 	synced, missing := r.adopt(ms, items, found, nil)
@@ -168,22 +182,12 @@ func (r *run) confirm(ctx context.Context, ms string, items []item, p store.Pend
 		// Jiandaoyun says it created them all, yet a lookup does not show
 		// them. Creating them again could duplicate them, so they wait,
 		// unreplayable, for the next run's lookup.
-		np := newPending(ms, missing, time.Time{})
-		w.PutPending = append(w.PutPending, np)
-		r.block(keysOf(missing)...)
-		r.count(ms, func(s *MonthSummary) { s.Pending += len(missing) })
-		r.log.Warn().Int("records", len(missing)).Msg("created records not visible yet; they stay pending for the next run")
+		w.PutPending = append(w.PutPending, newPending(ms, missing, time.Time{}))
+		r.leavePending(ms, missing, nil, "created records are not visible yet")
 		return r.apply(w)
 	}
-	// Fewer created than sent: the missing ones go into a new batch, after
-	// the lookup that just showed them absent.
-	np := newPending(ms, missing, r.e.opts.Now())
-	w.PutPending = append(w.PutPending, np)
-	w.Records = append(w.Records, pendingRecords(ms, missing)...)
-	if err := r.apply(w); err != nil {
-		return err
-	}
-	return r.send(ctx, ms, missing, np, depth+1)
+	// Fewer created than sent: the missing ones go into a new batch.
+	return r.rebatch(ctx, ms, w, missing, depth)
 }
 
 // adopt turns lookup results into synced checkpoints. With sent, the
@@ -216,9 +220,7 @@ func (r *run) resolvePending(ctx context.Context, ms string, items []item, p sto
 		if aerr := r.abort(ctx, err); aerr != nil {
 			return aerr
 		}
-		r.block(keysOf(items)...)
-		r.count(ms, func(s *MonthSummary) { s.Pending += len(items) })
-		r.log.Warn().Err(err).Msg("could not resolve a pending batch; it stays pending for the next run")
+		r.leavePending(ms, items, err, "could not resolve a pending batch")
 		return nil
 	}
 	synced, missing := r.adopt(ms, items, found, p.Hashes)
@@ -242,13 +244,7 @@ func (r *run) resolvePending(ctx context.Context, ms string, items []item, p sto
 	if len(create) == 0 {
 		return r.apply(w)
 	}
-	np := newPending(ms, create, r.e.opts.Now())
-	w.PutPending = append(w.PutPending, np)
-	w.Records = append(w.Records, pendingRecords(ms, create)...)
-	if err := r.apply(w); err != nil {
-		return err
-	}
-	return r.send(ctx, ms, create, np, depth+1)
+	return r.rebatch(ctx, ms, w, create, depth)
 }
 
 // split isolates the records Jiandaoyun rejects: each half becomes a new

@@ -25,12 +25,12 @@ type fetched struct {
 
 // item is one record on its way through plan, resolve and write.
 type item struct {
-	userID   string
-	key      string
-	data     []byte
-	hash     uint64
-	dataID   string
-	hasData  bool
+	userID  string
+	key     string
+	data    []byte
+	hash    uint64
+	dataID  string
+	hasData bool
 }
 
 // syncMonths lists the users once, then fetches every month in batches

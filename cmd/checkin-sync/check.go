@@ -61,18 +61,11 @@ func (l *checklist) fail(item string, err error, fix string, code int) {
 }
 
 func runCheck(c *cli.Context) error {
-	cfg, err := loadConfig(c)
+	s, err := startSession(c)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(c)
-	if err != nil {
-		return err
-	}
-	now, err := today(c, cfg)
-	if err != nil {
-		return err
-	}
+	cfg, log := s.cfg, s.log
 	ctx, cancel := context.WithTimeout(c.Context, 2*time.Minute)
 	defer cancel()
 	l := &checklist{w: c.App.Writer}
@@ -104,7 +97,7 @@ func runCheck(c *cli.Context) error {
 		l.ok("wecom token", "corp "+cfg.WeCom.CorpID)
 		checkWeCom(ctx, l, wc, cfg.WeCom.Users.Departments, wecom.Selection{
 			Departments: cfg.WeCom.Users.Departments, UserIDs: cfg.WeCom.Users.UserIDs, Exclude: cfg.WeCom.Users.Exclude,
-		}, now)
+		}, s.today)
 	}
 
 	// Jiandaoyun: the form's fields, then the mapping against them.

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"checkin-sync/internal/config"
@@ -223,6 +224,31 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 		log.Warn().Str("config", path).Msg(w)
 	}
 	return cfg, nil
+}
+
+// session is what most commands start from.
+type session struct {
+	cfg   *config.Config
+	log   zerolog.Logger
+	today month.Date
+}
+
+// startSession loads the configuration and builds the logger and today's
+// date from the global flags.
+func startSession(c *cli.Context) (session, error) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return session{}, err
+	}
+	log, err := newLogger(c)
+	if err != nil {
+		return session{}, err
+	}
+	d, err := today(c, cfg)
+	if err != nil {
+		return session{}, err
+	}
+	return session{cfg: cfg, log: log, today: d}, nil
 }
 
 // today is --today, or the real date in the configured timezone.

@@ -36,26 +36,18 @@ func syncCommand() *cli.Command {
 }
 
 func runSyncCommand(c *cli.Context) error {
-	cfg, err := loadConfig(c)
+	s, err := startSession(c)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(c)
-	if err != nil {
-		return err
-	}
-	today, err := today(c, cfg)
-	if err != nil {
-		return err
-	}
-	months, err := monthFlags(c, cfg, today)
+	months, err := monthFlags(c, s.cfg, s.today)
 	if err != nil {
 		return err
 	}
 	hard, cancel := drainContext(c.Context)
 	defer cancel()
 	code, err := runSync(hard, c.Context, syncJob{
-		cfg: cfg, log: log, today: today, months: months,
+		cfg: s.cfg, log: s.log, today: s.today, months: months,
 		dryRun: c.Bool("dry-run"), verbose: c.Bool("verbose"), force: c.Bool("force"),
 		out: c.App.Writer, progress: isTerminal(os.Stderr),
 	})
