@@ -64,6 +64,7 @@ type envOptions struct {
 	monthRPM float64 // fake WeCom month-data limit; default unlimited
 	settle   int     // sync.settle_days; default 5
 	tz       string
+	alert    bool // send alerts to the fake group robot
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -124,6 +125,10 @@ retry:
   max_attempts: 8
   block_wait: 20ms
 `, o.tz, base, rpm, base, cr.AppID, cr.EntryID, o.settle)
+	if o.alert {
+		e.vars = append(e.vars, "E2E_HOOK="+base+"/cgi-bin/webhook/send?key="+cr.WebhookKey)
+		cfg += "alert:\n  wecom_webhook: ${E2E_HOOK}\n"
+	}
 	tmpl := string(config.Template())
 	cfg += tmpl[strings.Index(tmpl, "\nmapping:")+1:]
 	e.config = filepath.Join(e.dir, "checkin-sync.yaml")
