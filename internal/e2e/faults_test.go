@@ -18,8 +18,13 @@ import (
 func TestFaultsAreAbsorbed(t *testing.T) {
 	e := newEnv(t, envOptions{users: 150})
 	e.srv.SetFaults(fakeapi.Faults{RateLimit: 0.1, Busy: 0.1, ServerError: 0.1})
-	e.srv.ExpireTokens()
+	// The token expires after the users are listed with it: the month-data
+	// call that finds it expired must refresh it and go on.
+	e.srv.FailNext("getcheckin_monthdata", 42001, 1)
 	r := e.mustRun(0, "--today", "2026-03-15", "sync", "--month", "2026-01", "--month", "2026-02")
+	if n := e.srv.Calls("gettoken"); n < 2 {
+		t.Errorf("gettoken called %d times; the expired token was not refreshed during the run", n)
+	}
 	if !strings.Contains(r.stdout, "RETRIES") {
 		t.Errorf("summary has no retry counts\n%s", r)
 	}
@@ -48,8 +53,9 @@ func TestLostAcknowledgements(t *testing.T) {
 }
 
 // TestKillAndRerun kills the sync with SIGKILL at many moments of an
-// initial load, reruns it each time, and finally checks that every key is
-// held by exactly one record with the right values.
+// initial load — each after a random number of API calls — and reruns it
+// each time; finally every key must be held by exactly one record with the
+// right values.
 func TestKillAndRerun(t *testing.T) {
 	seed := time.Now().UnixNano()
 	if s := os.Getenv("E2E_KILL_SEED"); s != "" {
@@ -59,43 +65,53 @@ func TestKillAndRerun(t *testing.T) {
 	}
 	t.Logf("kill moments from seed %d (replay with E2E_KILL_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
-	e := newEnv(t, envOptions{users: 300})
-	e.srv.SetFaults(fakeapi.Faults{Latency: 15 * time.Millisecond})
+	e := newEnv(t, envOptions{users: 1000})
+	e.srv.SetFaults(fakeapi.Faults{Latency: 5 * time.Millisecond})
 	args := []string{"--today", "2026-03-15", "sync", "--month", "2026-01", "--month", "2026-02"}
+	work := func() int {
+		return e.srv.Calls("getcheckin_monthdata") + e.srv.Calls("data/list") + e.srv.Calls("data/batch_create") + e.srv.Calls("data/update")
+	}
 	kills := 0
-	for i := 0; i < 22; i++ {
+	for i := 0; i < 24; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		start, after := work(), 1+rng.IntN(25)
 		cmd := e.command(ctx, nil, args...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		delay := time.Duration(rng.IntN(700)+20) * time.Millisecond
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(delay):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			kills++
+	wait:
+		for {
+			select {
+			case <-done:
+				break wait
+			case <-time.After(time.Millisecond):
+				if work()-start >= after {
+					_ = cmd.Process.Signal(syscall.SIGKILL)
+					<-done
+					kills++
+					break wait
+				}
+			}
 		}
 		cancel()
 		if d := e.srv.Duplicates("sync_key"); len(d) != 0 {
-			t.Fatalf("duplicates after kill %d (delay %s): %v", i, delay, d)
+			t.Fatalf("duplicates after run %d (killed after %d calls): %v", i, after, d)
 		}
-		if i%5 == 4 {
+		if i%6 == 5 {
 			// Some changes between crashes, so resumed runs also update.
 			for _, u := range e.company.Users()[i : i+3] {
 				e.company.Bump(u.UserID, feb)
 			}
 		}
 	}
-	t.Logf("%d runs killed", kills)
+	t.Logf("%d of 24 runs killed; %d records in the form before the final run", kills, len(e.srv.Records()))
 	e.srv.SetFaults(fakeapi.Faults{})
 	e.mustRun(0, args...)
 	e.checkForm(jan, feb)
 	if kills < 20 {
-		t.Errorf("only %d of the runs were killed before they finished", kills)
+		t.Errorf("only %d runs were killed before they finished", kills)
 	}
 }
 
