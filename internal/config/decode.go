@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,7 +149,7 @@ func (d *decoder) open(path string, line int, node *yaml.Node, known []string) *
 			d.problem(k.Line, kpath, fmt.Sprintf("given twice (first on line %d)", prev.Line), "keep only one of them")
 			continue
 		}
-		if known != nil && !contains(known, name) {
+		if known != nil && !slices.Contains(known, name) {
 			d.unknown(k.Line, path, name, known)
 			continue
 		}
@@ -156,15 +157,6 @@ func (d *decoder) open(path string, line int, node *yaml.Node, known []string) *
 		s.order = append(s.order, name)
 	}
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func lastKey(path string) string {
@@ -178,11 +170,11 @@ func lastKey(path string) string {
 // key, or the section where a key of that name belongs.
 func (d *decoder) unknown(line int, path, name string, known []string) {
 	kpath := join(path, truncate(name, 60))
-	near := closest(name, known)
+	near := suggest.Closest(name, known)
 	var elsewhere string
 	if !strings.HasPrefix(path, "mapping.fields") {
 		for _, sec := range sections {
-			if sec.path != path && contains(sec.keys, name) {
+			if sec.path != path && slices.Contains(sec.keys, name) {
 				elsewhere = join(sec.path, name)
 				break
 			}
@@ -234,22 +226,26 @@ type scalarVal struct {
 	fromEnv bool   // text came (partly) from environment variables
 }
 
+// shown quotes a value for a message; fromEnv marks one written as ${VAR}.
+func shown(s string, fromEnv bool) string {
+	q := strconv.Quote(truncate(s, 60))
+	if fromEnv {
+		q += ", from the environment"
+	}
+	return q
+}
+
 // show renders the value for "got ..." without revealing what an
 // environment variable holds.
-func (v scalarVal) show() string {
-	if v.fromEnv {
-		return strconv.Quote(truncate(v.raw, 60)) + ", from the environment"
-	}
-	return strconv.Quote(truncate(v.raw, 60))
-}
+func (v scalarVal) show() string { return shown(v.raw, v.fromEnv) }
 
 // quote renders a decoded string for a message. A value that came from
 // the environment is shown as written (${VAR}), never as expanded.
 func (d *decoder) quote(path, val string) string {
 	if raw, ok := d.env[path]; ok {
-		return strconv.Quote(truncate(raw, 60)) + ", from the environment"
+		return shown(raw, true)
 	}
-	return strconv.Quote(truncate(val, 60))
+	return shown(val, false)
 }
 
 // scalar reads n as a scalar and expands ${VAR} in string values.
@@ -280,7 +276,7 @@ func (d *decoder) scalar(path string, line int, n *yaml.Node, want string) (scal
 		if len(used) > 0 {
 			v.fromEnv = true
 			d.env[path] = n.Value
-			v.tag = (&yaml.Node{Kind: yaml.ScalarNode, Value: out}).ShortTag()
+			v.tag = plainTag(out)
 		}
 	}
 	return v, true
@@ -292,16 +288,30 @@ func (d *decoder) text(path string, line int, n *yaml.Node) (string, bool) {
 	return v.text, ok
 }
 
-func (s *section) str(key, def string) string {
+// decode decodes the (expanded) value as its tag says, into out.
+func (v scalarVal) decode(out any) error {
+	return (&yaml.Node{Kind: yaml.ScalarNode, Tag: v.tag, Value: v.text}).Decode(out)
+}
+
+// scalarAt reads the scalar under key, with the path and line its problems
+// are reported at. ok is false when the key is absent or null, or when a
+// problem was reported: either way the caller keeps its default.
+func (s *section) scalarAt(key, want string) (v scalarVal, path string, line int, ok bool) {
 	n, line, ok := s.value(key)
 	if !ok {
-		return def
+		return scalarVal{}, "", line, false
 	}
-	t, ok := s.d.text(join(s.path, key), line, n)
+	path = join(s.path, key)
+	v, ok = s.d.scalar(path, line, n, want)
+	return v, path, line, ok
+}
+
+func (s *section) str(key, def string) string {
+	v, _, _, ok := s.scalarAt(key, "a string")
 	if !ok {
 		return def
 	}
-	return t
+	return v.text
 }
 
 // require reports key as missing when val is empty and nothing else was
@@ -324,20 +334,14 @@ func (s *section) require(key, val, fix string) {
 }
 
 func (s *section) integer(key string, def int) int {
-	n, line, ok := s.value(key)
+	v, path, line, ok := s.scalarAt(key, "a whole number")
 	if !ok {
 		return def
 	}
-	path := join(s.path, key)
-	v, ok := s.d.scalar(path, line, n, "a whole number")
-	if !ok {
-		return def
+	if i, ok := s.d.intOf(path, line, v); ok {
+		return i
 	}
-	i, ok := s.d.intOf(path, line, v)
-	if !ok {
-		return def
-	}
-	return i
+	return def
 }
 
 func (d *decoder) intOf(path string, line int, v scalarVal) (int, bool) {
@@ -346,7 +350,7 @@ func (d *decoder) intOf(path string, line int, v scalarVal) (int, bool) {
 		return 0, false
 	}
 	var i int
-	if err := (&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: v.text}).Decode(&i); err != nil {
+	if err := v.decode(&i); err != nil {
 		d.problem(line, path, "is out of range (got "+v.show()+")", "")
 		return 0, false
 	}
@@ -354,12 +358,7 @@ func (d *decoder) intOf(path string, line int, v scalarVal) (int, bool) {
 }
 
 func (s *section) number(key string, def float64) float64 {
-	n, line, ok := s.value(key)
-	if !ok {
-		return def
-	}
-	path := join(s.path, key)
-	v, ok := s.d.scalar(path, line, n, "a number")
+	v, path, line, ok := s.scalarAt(key, "a number")
 	if !ok {
 		return def
 	}
@@ -367,26 +366,29 @@ func (s *section) number(key string, def float64) float64 {
 		s.d.problem(line, path, "must be a number (got "+v.show()+")", unquoteFix(v, "!!int", "!!float"))
 		return def
 	}
-	var f float64
-	if err := (&yaml.Node{Kind: yaml.ScalarNode, Tag: v.tag, Value: v.text}).Decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		s.d.problem(line, path, "must be a finite number (got "+v.show()+")", "")
-		return def
+	if f, ok := s.d.floatOf(path, line, v); ok {
+		return f
 	}
-	return f
+	return def
+}
+
+// floatOf decodes an !!int or !!float value, refusing NaN and infinities.
+func (d *decoder) floatOf(path string, line int, v scalarVal) (float64, bool) {
+	var f float64
+	if err := v.decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		d.problem(line, path, "must be a finite number (got "+v.show()+")", "")
+		return 0, false
+	}
+	return f, true
 }
 
 func (s *section) boolean(key string, def bool) bool {
-	n, line, ok := s.value(key)
-	if !ok {
-		return def
-	}
-	path := join(s.path, key)
-	v, ok := s.d.scalar(path, line, n, "true or false")
+	v, path, line, ok := s.scalarAt(key, "true or false")
 	if !ok {
 		return def
 	}
 	var b bool
-	if v.tag != "!!bool" || (&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: v.text}).Decode(&b) != nil {
+	if v.tag != "!!bool" || v.decode(&b) != nil {
 		s.d.problem(line, path, "must be true or false (got "+v.show()+")", unquoteFix(v, "!!bool"))
 		return def
 	}
@@ -394,12 +396,7 @@ func (s *section) boolean(key string, def bool) bool {
 }
 
 func (s *section) duration(key string, def time.Duration) time.Duration {
-	n, line, ok := s.value(key)
-	if !ok {
-		return def
-	}
-	path := join(s.path, key)
-	v, ok := s.d.scalar(path, line, n, "a duration such as 1s or 200ms")
+	v, path, line, ok := s.scalarAt(key, "a duration such as 1s or 200ms")
 	if !ok {
 		return def
 	}
@@ -438,11 +435,14 @@ func unquoteFix(v scalarVal, want ...string) string {
 	if v.fromEnv || v.tag != "!!str" {
 		return ""
 	}
-	if contains(want, (&yaml.Node{Kind: yaml.ScalarNode, Value: v.text}).ShortTag()) {
+	if slices.Contains(want, plainTag(v.text)) {
 		return "write it without quotes"
 	}
 	return ""
 }
+
+// plainTag is the tag YAML gives s written without quotes.
+func plainTag(s string) string { return (&yaml.Node{Kind: yaml.ScalarNode, Value: s}).ShortTag() }
 
 func itemPath(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
@@ -503,13 +503,13 @@ func (s *section) intList(key string, def []int) (vals, lines []int, given bool)
 
 // secret reads a key that must be written as exactly ${VAR}. Neither the
 // literal (if one was written) nor the variable's value is ever quoted.
-func (s *section) secret(key, suggest string) string {
+func (s *section) secret(key, envVar string) string {
 	n, line, ok := s.value(key)
 	if !ok {
 		return ""
 	}
 	path := join(s.path, key)
-	move := fmt.Sprintf("move the value to an environment variable and write `%s: ${%s}`", key, suggest)
+	move := fmt.Sprintf("move the value to an environment variable and write `%s: ${%s}`", key, envVar)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
 		s.d.problem(line, path, "must be given as ${VAR}, naming an environment variable", move)
 		return ""
@@ -778,9 +778,9 @@ func (d *decoder) alert(s *section) *Alert {
 	}
 	seen := map[string]bool{}
 	for i, kind := range on {
-		if !contains(alertKinds, kind) {
+		if !slices.Contains(alertKinds, kind) {
 			fix := "use failure and/or recovery"
-			if c := closest(kind, alertKinds); c != "" {
+			if c := suggest.Closest(kind, alertKinds); c != "" {
 				fix = "did you mean " + c + "?"
 			}
 			d.problem(lines[i], "alert.on", "unknown alert kind "+d.quote(itemPath("alert.on", i), kind), fix)
@@ -865,7 +865,7 @@ func (d *decoder) field(path string, line int, n *yaml.Node, target string, inSu
 	if !mapping.IsConverter(spec.As) {
 		_, l, _ := s.value("as")
 		fix := "use one of " + strings.Join(mapping.Converters, ", ")
-		if c := closest(spec.As, mapping.Converters); c != "" {
+		if c := suggest.Closest(spec.As, mapping.Converters); c != "" {
 			fix = "did you mean " + c + "? (" + fix + ")"
 		}
 		d.problem(l, asPath, "unknown converter "+d.quote(asPath, spec.As), fix)
@@ -976,25 +976,23 @@ func (d *decoder) defaultValue(path string, line int, n *yaml.Node) (any, bool) 
 	if sv.fromEnv && sv.text == "" {
 		return "", true
 	}
-	node := &yaml.Node{Kind: yaml.ScalarNode, Tag: sv.tag, Value: sv.text}
 	switch sv.tag {
 	case "!!int":
 		var i int64
-		if node.Decode(&i) != nil {
+		if sv.decode(&i) != nil {
 			d.problem(line, path, "is out of range (got "+sv.show()+")", "")
 			return nil, false
 		}
 		return i, true
 	case "!!float":
-		var f float64
-		if node.Decode(&f) != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			d.problem(line, path, "must be a finite number (got "+sv.show()+")", "")
+		f, ok := d.floatOf(path, line, sv)
+		if !ok {
 			return nil, false
 		}
 		return f, true
 	case "!!bool":
 		var b bool
-		if node.Decode(&b) != nil {
+		if sv.decode(&b) != nil {
 			d.problem(line, path, "must be true or false (got "+sv.show()+")", "")
 			return nil, false
 		}

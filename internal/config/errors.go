@@ -4,8 +4,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"checkin-sync/internal/suggest"
 )
 
 // Problem is one thing wrong with the configuration, located so that the
@@ -61,7 +59,3 @@ func (e *Error) Unwrap() error { return e.Err }
 func sortProblems(ps []Problem) {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 }
-
-// closest returns the candidate nearest to word when it is near enough to
-// be a plausible typo; otherwise "".
-func closest(word string, candidates []string) string { return suggest.Closest(word, candidates) }

@@ -1,6 +1,7 @@
 package fakeapi
 
 import (
+	"fmt"
 	"math/rand"
 	"sort"
 	"strconv"
@@ -194,7 +195,7 @@ func (c *Company) genUsers(rng *rand.Rand, n int) {
 		if len(letters) > maxIDLetters {
 			letters = letters[:maxIDLetters]
 		}
-		userid := letters + pad4(i+1)
+		userid := fmt.Sprintf("%s%04d", letters, i+1)
 
 		var depts []int
 		if rng.Intn(50) == 0 || nonRoot == 0 {
@@ -240,14 +241,6 @@ func title(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-func pad4(n int) string {
-	s := strconv.Itoa(n)
-	for len(s) < 4 {
-		s = "0" + s
-	}
-	return s
 }
 
 // Departments returns the tree, root first, parents before children.

@@ -45,7 +45,6 @@ func (s *Server) SetFaults(f Faults) {
 	fs := s.faults
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	f.Endpoints = append([]string(nil), f.Endpoints...)
 	fs.f = f
 	fs.only = nil
 	if len(f.Endpoints) > 0 {

@@ -126,16 +126,11 @@ func (s *Server) parseCond(raw json.RawMessage) (cond, error) {
 	switch c.method {
 	case "empty", "not_empty":
 	case "eq", "in", "ne", "nin":
-		var err error
-		switch c.method {
-		case "eq":
-			err = need(1, maxInValues) // several values behave like in, as observed
-		case "ne":
-			err = need(1, 1)
-		default:
-			err = need(1, maxInValues)
+		most := maxInValues // eq with several values behaves like in, as observed
+		if c.method == "ne" {
+			most = 1
 		}
-		if err != nil {
+		if err := need(1, most); err != nil {
 			return cond{}, err
 		}
 		c.keys = make(map[string]bool, len(vals))

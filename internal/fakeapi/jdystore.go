@@ -210,9 +210,8 @@ func (st *jdyStore) remove(id string, now time.Time) bool {
 	return true
 }
 
-// flat returns the record's form fields in read shape.
-func (st *jdyStore) flat(r *jdyRecord) map[string]any {
-	m := make(map[string]any, len(r.vals))
+// addFields adds the record's form fields to m in read shape and returns m.
+func (st *jdyStore) addFields(m map[string]any, r *jdyRecord) map[string]any {
 	for slot, v := range r.vals {
 		if v != nil {
 			m[st.names[slot]] = cloneValue(v)
@@ -265,7 +264,8 @@ func (s *Server) Records() []Record {
 	defer st.mu.Unlock()
 	out := make([]Record, len(st.recs))
 	for i, r := range st.recs {
-		out[i] = Record{ID: r.id, Data: st.flat(r), CreateTime: r.created, UpdateTime: r.updated}
+		data := st.addFields(make(map[string]any, len(r.vals)), r)
+		out[i] = Record{ID: r.id, Data: data, CreateTime: r.created, UpdateTime: r.updated}
 	}
 	return out
 }

@@ -171,14 +171,10 @@ func (s *Server) jdyList(_ *http.Request, body []byte) (any, *jdyErr) {
 	if err != nil {
 		return nil, errf(4815, "%v", err)
 	}
-	cursor := ""
-	if req.DataID != nil {
-		cursor = *req.DataID
-	}
 	st := s.jdy
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	recs := st.query(f, cursor, limit)
+	recs := st.query(f, deref(req.DataID), limit)
 	out := make([]any, len(recs))
 	for i, r := range recs {
 		out[i] = s.readShape(r, req.Fields)
@@ -186,11 +182,22 @@ func (s *Server) jdyList(_ *http.Request, body []byte) (any, *jdyErr) {
 	return map[string]any{"data": out}, nil
 }
 
-func memberObject(username string) map[string]any {
-	if username == "" {
-		return map[string]any{"name": "管理员", "username": "admin", "status": 1, "type": 0, "departments": []int{1}, "integrate_id": ""}
+// deref reads an optional string field; absent is "".
+func deref(p *string) string {
+	if p == nil {
+		return ""
 	}
-	return map[string]any{"name": username, "username": username, "status": 1, "type": 0, "departments": []int{1}, "integrate_id": ""}
+	return *p
+}
+
+// memberObject is a creator or updater as reads show it; "" is the
+// enterprise's admin.
+func memberObject(username string) map[string]any {
+	name := username
+	if username == "" {
+		name, username = "管理员", "admin"
+	}
+	return map[string]any{"name": name, "username": username, "status": 1, "type": 0, "departments": []int{1}, "integrate_id": ""}
 }
 
 // readShape renders a record as the API reads it: flat values plus system
@@ -215,12 +222,7 @@ func (s *Server) readShape(r *jdyRecord, fields []string) map[string]any {
 		for _, n := range []string{"creator", "updater", "createTime", "updateTime"} {
 			sys(n)
 		}
-		for slot, v := range r.vals {
-			if v != nil {
-				m[st.names[slot]] = cloneValue(v)
-			}
-		}
-		return m
+		return st.addFields(m, r)
 	}
 	for _, name := range fields {
 		switch name {
@@ -276,15 +278,11 @@ func (s *Server) createOne(b createBody) (any, *jdyErr) {
 	if err != nil {
 		return nil, errf(4000, "%v", err)
 	}
-	creator := ""
-	if b.DataCreator != nil {
-		creator = *b.DataCreator
-	}
 	st := s.jdy
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := s.now() // under the lock, so times follow id order
-	r := st.insert(fields, now, creator)
+	r := st.insert(fields, now, deref(b.DataCreator))
 	return map[string]any{"data": s.readShape(r, nil)}, nil
 }
 
@@ -347,10 +345,7 @@ func (s *Server) jdyBatchCreate(_ *http.Request, body []byte) (any, *jdyErr) {
 		}
 		all[i] = fields
 	}
-	creator := ""
-	if req.DataCreator != nil {
-		creator = *req.DataCreator
-	}
+	creator := deref(req.DataCreator)
 	st := s.jdy
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -21,12 +21,8 @@ func bucket(perSecond float64, burst int) *rate.Limiter {
 
 func newLimiterSet(o Options) *limiterSet {
 	b := o.Burst
-	perMin := func(n float64) *rate.Limiter {
-		if n < 0 {
-			return bucket(-1, b)
-		}
-		return bucket(n/60, b)
-	}
+	// A negative rate stays negative per second, so it is still unlimited.
+	perMin := func(n float64) *rate.Limiter { return bucket(n/60, b) }
 	return &limiterSet{
 		byEndpoint: map[string]*rate.Limiter{
 			epMonthData:    perMin(o.MonthDataPerMinute),

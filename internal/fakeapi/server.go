@@ -114,7 +114,6 @@ func withDefaults(o Options) Options {
 // concurrent use.
 type Server struct {
 	opts    Options
-	company *Company
 	mux     *http.ServeMux
 	limits  *limiterSet
 	faults  *faultState
@@ -137,7 +136,6 @@ func New(opts Options) *Server {
 	o := withDefaults(opts)
 	s := &Server{
 		opts:    o,
-		company: o.Company,
 		limits:  newLimiterSet(o),
 		faults:  newFaultState(o.Seed),
 		wecom:   newWecomState(),
@@ -227,7 +225,7 @@ func (s *Server) Credentials() Credentials {
 }
 
 // Company returns the sample company the server reports on.
-func (s *Server) Company() *Company { return s.company }
+func (s *Server) Company() *Company { return s.opts.Company }
 
 // AdvanceClock moves the fake's clock forward by d: token expiry,
 // transaction_id windows and record timestamps follow it. Rate limits use

@@ -27,8 +27,7 @@ type tokenInfo struct {
 
 type wecomState struct {
 	mu       sync.Mutex
-	tokens   map[string]*tokenInfo
-	issued   int
+	tokens   map[string]*tokenInfo // never pruned, so its size is the issue count
 	hidden   map[string]bool
 	messages []string
 }
@@ -164,8 +163,7 @@ func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request) {
 	tok := newToken()
 	st := s.wecom
 	st.mu.Lock()
-	st.tokens[tok] = &tokenInfo{issued: s.now(), seq: st.issued}
-	st.issued++
+	st.tokens[tok] = &tokenInfo{issued: s.now(), seq: len(st.tokens)}
 	st.mu.Unlock()
 	wecomOK(w, map[string]any{"access_token": tok, "expires_in": int(tokenTTL / time.Second)})
 }
@@ -194,9 +192,12 @@ func (s *Server) checkToken(r *http.Request) int {
 	return 0
 }
 
-// authorize runs the checks shared by the token-protected endpoints: the
-// method, the token, then the endpoint's rate limit.
+// authorize runs the checks shared by the token-protected endpoints, all
+// reads: faults, the method, the token, then the endpoint's rate limit.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, ep, method string) bool {
+	if _, ok := s.begin(w, r, ep, false); !ok {
+		return false
+	}
 	if r.Method != method {
 		if method == http.MethodGet {
 			wecomError(w, 43001, "")
@@ -218,9 +219,6 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, ep, method st
 }
 
 func (s *Server) handleDeptList(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.begin(w, r, epDeptList, false); !ok {
-		return
-	}
 	if !s.authorize(w, r, epDeptList, http.MethodGet) {
 		return
 	}
@@ -233,7 +231,7 @@ func (s *Server) handleDeptList(w http.ResponseWriter, r *http.Request) {
 		}
 		root = id
 	}
-	depts := s.company.subtree(root)
+	depts := s.opts.Company.subtree(root)
 	if depts == nil {
 		wecomError(w, 60003, "")
 		return
@@ -246,9 +244,6 @@ func (s *Server) handleDeptList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.begin(w, r, epUserList, false); !ok {
-		return
-	}
 	if !s.authorize(w, r, epUserList, http.MethodGet) {
 		return
 	}
@@ -258,7 +253,7 @@ func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) {
 		wecomError(w, 40058, "department_id must be a positive integer")
 		return
 	}
-	c := s.company
+	c := s.opts.Company
 	if _, ok := c.deptIdx[id]; !ok {
 		wecomError(w, 60003, "")
 		return
@@ -296,6 +291,20 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
+// readWecomJSON decodes the request body strictly into v, answering 47001
+// when it cannot.
+func readWecomJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := readBody(r)
+	if err == nil {
+		err = decodeStrict(body, v)
+	}
+	if err != nil {
+		wecomError(w, 47001, err.Error())
+		return false
+	}
+	return true
+}
+
 const maxBody = 2 << 20
 
 func readBody(r *http.Request) ([]byte, error) {
@@ -329,20 +338,11 @@ func validSpan(start, end int64) bool {
 }
 
 func (s *Server) handleMonthData(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.begin(w, r, epMonthData, false); !ok {
-		return
-	}
 	if !s.authorize(w, r, epMonthData, http.MethodPost) {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		wecomError(w, 47001, err.Error())
-		return
-	}
 	var req monthDataRequest
-	if err := decodeStrict(body, &req); err != nil {
-		wecomError(w, 47001, err.Error())
+	if !readWecomJSON(w, r, &req) {
 		return
 	}
 	if n := len(req.UserIDList); n == 0 || n > 100 {
@@ -353,7 +353,7 @@ func (s *Server) handleMonthData(w http.ResponseWriter, r *http.Request) {
 		wecomError(w, 301024, "")
 		return
 	}
-	c := s.company
+	c := s.opts.Company
 	seen := make(map[string]bool, len(req.UserIDList))
 	idx := make([]int, 0, len(req.UserIDList))
 	for _, id := range req.UserIDList {
@@ -411,14 +411,8 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		wecomError(w, 93000, "")
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		wecomError(w, 47001, err.Error())
-		return
-	}
 	var req webhookRequest
-	if err := decodeStrict(body, &req); err != nil {
-		wecomError(w, 47001, err.Error())
+	if !readWecomJSON(w, r, &req) {
 		return
 	}
 	var content string

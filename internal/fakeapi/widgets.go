@@ -1,5 +1,7 @@
 package fakeapi
 
+import "fmt"
+
 // Widget is one form field as widget/list reports it. Name is what requests
 // use (the alias when one is set), WidgetName the fixed _widget_ id.
 type Widget struct {
@@ -36,19 +38,12 @@ func DefaultWidgets() []Widget {
 	for i, f := range fields {
 		out[i] = Widget{
 			Name:       f.name,
-			WidgetName: "_widget_17580771187" + pad2(i+1),
+			WidgetName: fmt.Sprintf("_widget_17580771187%02d", i+1),
 			Label:      f.label,
 			Type:       f.typ,
 		}
 	}
 	return out
-}
-
-func pad2(n int) string {
-	if n < 10 {
-		return "0" + string(rune('0'+n))
-	}
-	return string(rune('0'+n/10)) + string(rune('0'+n%10))
 }
 
 // sysWidgets are the system fields widget/list reports besides the form's.
