@@ -54,17 +54,19 @@ type formRef struct {
 	EntryID string `json:"entry_id"`
 }
 
-func (c *Client) form() formRef { return formRef{AppID: c.appID, EntryID: c.entryID} }
-
 // decodeInto decodes a JSON object leniently; numbers stay json.Number so
 // that values read back compare exactly with what was written.
 func decodeInto(body []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	return nil
+	return d.Decode(v)
+}
+
+// decodeObject is the decode for calls whose answer the client does not
+// use: it only refuses an answer that is not a JSON object (or null).
+func decodeObject(body []byte) error {
+	var out map[string]any
+	return decodeInto(body, &out)
 }
 
 // Widgets lists the form's fields.
@@ -72,7 +74,7 @@ func (c *Client) Widgets(ctx context.Context) ([]Widget, error) {
 	var out struct {
 		Widgets *[]Widget `json:"widgets"`
 	}
-	err := c.call(ctx, c.widgetList, c.form(), func(b []byte) error {
+	err := c.call(ctx, c.widgetList, c.form, func(b []byte) error {
 		out.Widgets = nil
 		if err := decodeInto(b, &out); err != nil {
 			return err
@@ -105,7 +107,7 @@ func (c *Client) List(ctx context.Context, q ListQuery) ([]map[string]any, error
 	if limit < 1 || limit > maxListLimit {
 		return nil, c.programming(c.dataList, fmt.Sprintf("list limit %d is outside 1–%d", q.Limit, maxListLimit), nil)
 	}
-	req := listReq{formRef: c.form(), DataID: q.After, Fields: q.Fields, Filter: q.Filter, Limit: limit}
+	req := listReq{formRef: c.form, DataID: q.After, Fields: q.Fields, Filter: q.Filter, Limit: limit}
 	var rows []map[string]any
 	err := c.call(ctx, c.dataList, req, func(b []byte) error {
 		var out struct {
@@ -186,7 +188,7 @@ func (c *Client) findChunk(ctx context.Context, keyField string, chunk []string,
 		if last == "" || last == after {
 			return &apierr.Error{Service: service, Endpoint: c.dataList.name, Class: apierr.Retry,
 				Msg:  "a full page came back without a usable _id to page on",
-				Hint: "Jiandaoyun sent an answer that could not be read"}
+				Hint: unreadableHint}
 		}
 		after = last
 	}
@@ -212,7 +214,7 @@ func (c *Client) BatchCreate(ctx context.Context, transactionID string, records 
 	case transactionID == "":
 		return BatchResult{}, c.programming(c.batchCreate, "batch_create without a transaction_id", nil)
 	}
-	req := batchCreateReq{formRef: c.form(), DataList: records, TransactionID: transactionID, IsStartWorkflow: c.cfg.StartWorkflow}
+	req := batchCreateReq{formRef: c.form, DataList: records, TransactionID: transactionID, IsStartWorkflow: c.startWorkflow}
 	var res BatchResult
 	err := c.call(ctx, c.batchCreate, req, func(b []byte) error {
 		res = BatchResult{}
@@ -241,11 +243,8 @@ func (c *Client) Update(ctx context.Context, dataID string, data json.RawMessage
 	if len(data) == 0 {
 		return c.programming(c.update, "update without data", nil)
 	}
-	req := updateReq{formRef: c.form(), DataID: dataID, Data: data, IsStartTrigger: c.cfg.StartTrigger}
-	return c.call(ctx, c.update, req, func(b []byte) error {
-		var out map[string]any
-		return decodeInto(b, &out)
-	})
+	req := updateReq{formRef: c.form, DataID: dataID, Data: data, IsStartTrigger: c.startTrigger}
+	return c.call(ctx, c.update, req, decodeObject)
 }
 
 type dataIDReq struct {
@@ -259,7 +258,7 @@ func (c *Client) Get(ctx context.Context, dataID string) (map[string]any, error)
 		return nil, c.programming(c.dataGet, "get without a data_id", nil)
 	}
 	var rec map[string]any
-	err := c.call(ctx, c.dataGet, dataIDReq{formRef: c.form(), DataID: dataID}, func(b []byte) error {
+	err := c.call(ctx, c.dataGet, dataIDReq{formRef: c.form, DataID: dataID}, func(b []byte) error {
 		var out struct {
 			Data map[string]any `json:"data"`
 		}
@@ -290,11 +289,8 @@ func (c *Client) Delete(ctx context.Context, dataID string) error {
 	if dataID == "" {
 		return c.programming(c.del, "delete without a data_id", nil)
 	}
-	req := deleteReq{formRef: c.form(), DataID: dataID, IsStartTrigger: c.cfg.StartTrigger}
-	return c.call(ctx, c.del, req, func(b []byte) error {
-		var out map[string]any
-		return decodeInto(b, &out)
-	})
+	req := deleteReq{formRef: c.form, DataID: dataID, IsStartTrigger: c.startTrigger}
+	return c.call(ctx, c.del, req, decodeObject)
 }
 
 type batchDeleteReq struct {
@@ -311,7 +307,7 @@ func (c *Client) BatchDelete(ctx context.Context, dataIDs []string) (int, error)
 		return 0, c.programming(c.batchDelete, fmt.Sprintf("batch_delete with %d ids; at most %d", len(dataIDs), maxBatch), nil)
 	}
 	var n int
-	err := c.call(ctx, c.batchDelete, batchDeleteReq{formRef: c.form(), DataIDs: dataIDs}, func(b []byte) error {
+	err := c.call(ctx, c.batchDelete, batchDeleteReq{formRef: c.form, DataIDs: dataIDs}, func(b []byte) error {
 		var out struct {
 			SuccessCount int `json:"success_count"`
 		}

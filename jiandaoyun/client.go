@@ -80,17 +80,16 @@ type Config struct {
 
 // Client talks to one Jiandaoyun form. Safe for concurrent use.
 type Client struct {
-	base    string
-	key     string
-	appID   string
-	entryID string
-	cfg     Config
-	policy  retry.Policy
-	hc      *http.Client
-	log     zerolog.Logger
-	global  *rate.Limiter
-	sem     chan struct{}
-	counter retry.Counter
+	key           string
+	form          formRef // the app and form every request names
+	startWorkflow bool
+	startTrigger  bool
+	policy        retry.Policy
+	hc            *http.Client
+	log           zerolog.Logger
+	global        *rate.Limiter
+	sem           chan struct{}
+	counter       retry.Counter
 
 	widgetList, dataList, dataGet, batchCreate, update, del, batchDelete *endpoint
 }
@@ -141,8 +140,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		base: base, key: cfg.APIKey, appID: cfg.AppID, entryID: cfg.EntryID,
-		cfg: cfg, policy: policy, hc: hc, log: cfg.Log,
+		key: cfg.APIKey, form: formRef{AppID: cfg.AppID, EntryID: cfg.EntryID},
+		startWorkflow: cfg.StartWorkflow, startTrigger: cfg.StartTrigger,
+		policy: policy, hc: hc, log: cfg.Log,
 		global: newLimiter(rates.Global),
 		sem:    make(chan struct{}, conc),
 	}
@@ -329,38 +329,34 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, n int, payload []byt
 		return sent, e
 	}
 	defer func() { _ = resp.Body.Close() }()
-	limit := int64(maxResponse)
-	if resp.StatusCode/100 != 2 {
-		limit = maxErrorBody
+	success := resp.StatusCode/100 == 2
+	limit := int64(maxErrorBody)
+	if success {
+		limit = maxResponse
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, limit))
 	dur := time.Since(start)
 
+	// A 2xx was applied whatever its body says; a 5xx may have been.
+	applied := success || resp.StatusCode >= 500
 	var e *apierr.Error
-	var applied bool
-	if resp.StatusCode/100 == 2 {
-		applied = true
-		switch {
-		case readErr != nil:
-			e = c.malformed(ep, resp.StatusCode, fmt.Sprintf("reading the answer: %v", readErr), readErr)
-		default:
-			if derr := decode(body); derr != nil {
-				e = c.malformed(ep, resp.StatusCode, fmt.Sprintf("malformed answer: %v", derr), derr)
-			}
-		}
-	} else {
+	switch {
+	case !success:
 		e = c.statusError(ep, resp, body)
-		applied = resp.StatusCode >= 500
+	case readErr != nil:
+		e = c.malformed(ep, resp.StatusCode, fmt.Sprintf("reading the answer: %v", readErr), readErr)
+	default:
+		if derr := decode(body); derr != nil {
+			e = c.malformed(ep, resp.StatusCode, fmt.Sprintf("malformed answer: %v", derr), derr)
+		}
 	}
 	ev := c.log.Debug().Str("endpoint", ep.name).Int("attempt", n).Int("status", resp.StatusCode).Dur("duration", dur)
-	if e != nil {
-		ev = ev.Int("code", e.Code).Str("class", e.Class.String())
+	if e == nil {
+		ev.Msg("jiandaoyun request")
+		return applied, nil
 	}
-	ev.Msg("jiandaoyun request")
-	if e != nil {
-		return applied, e
-	}
-	return applied, nil
+	ev.Int("code", e.Code).Str("class", e.Class.String()).Msg("jiandaoyun request")
+	return applied, e
 }
 
 // notSent wraps a failure that happened before anything went out, so a
@@ -383,30 +379,34 @@ func (c *Client) transportError(ctx context.Context, ep *endpoint, err error, se
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		e.Err = fmt.Errorf("%w (%w)", err, ctx.Err())
 	}
-	switch {
-	case ep.unsafeResend && sent:
-		e.Class = apierr.Unknown
-		e.Hint = unknownHint
-	case sent:
-		e.Class = apierr.Retry
-		e.Hint = "the connection failed after the request was sent; it is safe to resend"
-	default:
-		e.Class = apierr.Retry
-		e.Hint = "could not reach Jiandaoyun: check jiandaoyun.base_url and the network"
+	if sent {
+		return ep.mayBeApplied(e, "the connection failed after the request was sent; it is safe to resend")
+	}
+	e.Class = apierr.Retry
+	e.Hint = "could not reach Jiandaoyun: check jiandaoyun.base_url and the network"
+	return e
+}
+
+const (
+	unknownHint    = "resolve the batch by replaying its transaction_id or by looking its keys up; never resend it blindly"
+	unreadableHint = "Jiandaoyun sent an answer that could not be read"
+)
+
+// mayBeApplied classes e, a failure after which the request may have been
+// applied: Retry with hint where a resend is harmless, else Unknown, for
+// the engine to resolve.
+func (ep *endpoint) mayBeApplied(e *apierr.Error, hint string) *apierr.Error {
+	if ep.unsafeResend {
+		e.Class, e.Hint = apierr.Unknown, unknownHint
+	} else {
+		e.Class, e.Hint = apierr.Retry, hint
 	}
 	return e
 }
 
-const unknownHint = "resolve the batch by replaying its transaction_id or by looking its keys up; never resend it blindly"
-
 func (c *Client) malformed(ep *endpoint, status int, msg string, err error) *apierr.Error {
-	e := &apierr.Error{Service: service, Endpoint: ep.name, HTTPStatus: status, Msg: c.redact(msg), Err: err,
-		Class: apierr.Retry, Hint: "Jiandaoyun sent an answer that could not be read"}
-	if ep.unsafeResend {
-		e.Class = apierr.Unknown
-		e.Hint = unknownHint
-	}
-	return e
+	e := &apierr.Error{Service: service, Endpoint: ep.name, HTTPStatus: status, Msg: c.redact(msg), Err: err}
+	return ep.mayBeApplied(e, unreadableHint)
 }
 
 // apiError is the documented error body.
@@ -431,14 +431,7 @@ func (c *Client) statusError(ep *endpoint, resp *http.Response, body []byte) *ap
 		e.Wait = c.rateLimitWait(resp)
 		return e
 	case status >= 500:
-		if ep.unsafeResend {
-			e.Class = apierr.Unknown
-			e.Hint = unknownHint
-		} else {
-			e.Class = apierr.Retry
-			e.Hint = "Jiandaoyun had a server or gateway error; try again later"
-		}
-		return e
+		return ep.mayBeApplied(e, "Jiandaoyun had a server or gateway error; try again later")
 	case ae.Code != 0:
 		e.Class, e.Hint = classifyCode(ae.Code)
 		if ep.unsafeResend && ae.Code == codeTransactionExists {

@@ -152,6 +152,15 @@ func newTestClient(t *testing.T, baseURL string, edit func(*Config)) *Client {
 	return c
 }
 
+// serveClient serves h for the test's lifetime and returns a newTestClient
+// for it.
+func serveClient(t *testing.T, h http.HandlerFunc) *Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return newTestClient(t, srv.URL, nil)
+}
+
 // A batch_create that could not even connect was never sent, so the client
 // may retry it; the error is not Unknown.
 func TestBatchCreateDialErrorIsRetried(t *testing.T) {
@@ -173,9 +182,7 @@ func TestBatchCreateDialErrorIsRetried(t *testing.T) {
 
 func TestPreSendChecks(t *testing.T) {
 	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
-	defer srv.Close()
-	c := newTestClient(t, srv.URL, nil)
+	c := serveClient(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
 	ctx := testCtx(t)
 	many := make([]json.RawMessage, 101)
 	for i := range many {

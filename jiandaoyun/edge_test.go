@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,12 +18,10 @@ import (
 
 func TestMalformedSuccessBody(t *testing.T) {
 	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := serveClient(t, func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		_, _ = io.WriteString(w, `{"data": [truncated`)
-	}))
-	defer srv.Close()
-	c := newTestClient(t, srv.URL, nil)
+	})
 	ctx := testCtx(t)
 
 	_, err := c.List(ctx, ListQuery{})
@@ -46,11 +43,9 @@ func TestMalformedSuccessBody(t *testing.T) {
 }
 
 func TestMissingEnvelopeIsMalformed(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := serveClient(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"something":"else"}`)
-	}))
-	defer srv.Close()
-	c := newTestClient(t, srv.URL, nil)
+	})
 	if _, err := c.Widgets(testCtx(t)); apierr.ClassOf(err) != apierr.Retry || !strings.Contains(err.Error(), "widgets") {
 		t.Fatalf("widgets: %v", err)
 	}
@@ -81,15 +76,13 @@ func TestHTTPStatusClasses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := serveClient(t, func(w http.ResponseWriter, r *http.Request) {
 				for k, v := range tc.header {
 					w.Header().Set(k, v)
 				}
 				w.WriteHeader(tc.status)
 				_, _ = io.WriteString(w, tc.body)
-			}))
-			defer srv.Close()
-			c := newTestClient(t, srv.URL, nil)
+			})
 			err := c.Update(testCtx(t), "id", json.RawMessage(`{}`))
 			e, ok := apierr.As(err)
 			if !ok || e.Class != tc.class || e.HTTPStatus != tc.status || !strings.Contains(e.Hint, tc.hint) {
@@ -104,16 +97,14 @@ func TestHTTPStatusClasses(t *testing.T) {
 
 func TestRetryAfterIsHonoured(t *testing.T) {
 	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := serveClient(t, func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) == 1 {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
 		}
 		_, _ = io.WriteString(w, `{"data":[]}`)
-	}))
-	defer srv.Close()
-	c := newTestClient(t, srv.URL, nil)
+	})
 	resp := &http.Response{Header: http.Header{"Retry-After": {"1"}}}
 	if d := c.rateLimitWait(resp); d != c.policy.Cap {
 		t.Errorf("Retry-After 1 under a %v cap waits %v", c.policy.Cap, d)
@@ -138,16 +129,14 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 // has done its work.
 func TestDeleteAfterLostAnswer(t *testing.T) {
 	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := serveClient(t, func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) == 1 {
 			w.WriteHeader(http.StatusBadGateway)
 			return
 		}
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, `{"code":4001,"msg":"Data doesn't exist."}`)
-	}))
-	defer srv.Close()
-	c := newTestClient(t, srv.URL, nil)
+	})
 	if err := c.Delete(testCtx(t), "id"); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
@@ -160,9 +149,7 @@ func TestDeleteAfterLostAnswer(t *testing.T) {
 
 func TestCancelledContext(t *testing.T) {
 	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
-	defer srv.Close()
-	c := newTestClient(t, srv.URL, nil)
+	c := serveClient(t, func(w http.ResponseWriter, r *http.Request) { calls.Add(1) })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := c.BatchCreate(ctx, "tx", []json.RawMessage{json.RawMessage(`{}`)})
@@ -179,14 +166,12 @@ func TestCancelledContext(t *testing.T) {
 func TestBatchCreateCancelledInFlight(t *testing.T) {
 	arrived := make(chan struct{})
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := serveClient(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.ReadAll(r.Body)
 		close(arrived)
 		<-release
-	}))
-	defer srv.Close()
-	defer close(release)
-	c := newTestClient(t, srv.URL, nil)
+	})
+	defer close(release) // lets the handler return before the server closes at cleanup
 	ctx, cancel := context.WithCancel(testCtx(t))
 	go func() { <-arrived; cancel() }()
 	_, err := c.BatchCreate(ctx, "tx", []json.RawMessage{json.RawMessage(`{}`)})

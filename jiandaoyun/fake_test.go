@@ -50,6 +50,14 @@ func fakeClient(t *testing.T, srv *fakeapi.Server, base string, edit func(*Confi
 	})
 }
 
+// startClient starts a fake without server-side limits and returns it with
+// a fakeClient for it.
+func startClient(t *testing.T, edit func(*Config)) (*fakeapi.Server, *Client) {
+	t.Helper()
+	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
+	return srv, fakeClient(t, srv, base, edit)
+}
+
 func record(key string, workDays int) json.RawMessage {
 	return json.RawMessage(fmt.Sprintf(`{"sync_key":{"value":%q},"work_days":{"value":%d},"name":{"value":"n-%s"}}`, key, workDays, key))
 }
@@ -64,8 +72,7 @@ func mustClass(t *testing.T, err error, want apierr.Class) *apierr.Error {
 }
 
 func TestWidgets(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	_, c := startClient(t, nil)
 	got, err := c.Widgets(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +113,7 @@ func TestWidgetsWithSubform(t *testing.T) {
 }
 
 func TestFindByKeysChunksAndPages(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	srv, c := startClient(t, nil)
 	ctx := testCtx(t)
 
 	ids := map[string]string{}
@@ -188,8 +194,7 @@ func TestFindByKeysChunksAndPages(t *testing.T) {
 }
 
 func TestListAndGet(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	srv, c := startClient(t, nil)
 	ctx := testCtx(t)
 	var ids []string
 	for i := range 5 {
@@ -220,8 +225,7 @@ func TestListAndGet(t *testing.T) {
 }
 
 func TestBatchCreateUpdateDelete(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, func(c *Config) { c.StartTrigger, c.StartWorkflow = true, true })
+	srv, c := startClient(t, func(c *Config) { c.StartTrigger, c.StartWorkflow = true, true })
 	ctx := testCtx(t)
 	res, err := c.BatchCreate(ctx, "tx-1", []json.RawMessage{record("a|2025-06", 20), record("b|2025-06", 21)})
 	if err != nil {
@@ -257,8 +261,7 @@ func TestBatchCreateUpdateDelete(t *testing.T) {
 }
 
 func TestBatchCreateLostAckAndReplay(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	srv, c := startClient(t, nil)
 	ctx := testCtx(t)
 	batch := []json.RawMessage{record("a|2025-06", 20), record("b|2025-06", 21), record("c|2025-06", 22)}
 
@@ -298,10 +301,9 @@ func TestBatchCreateLostAckAndReplay(t *testing.T) {
 }
 
 func TestBatchCreateTimeoutIsUnknown(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
 	// The timeout leaves ample time to write the request, even on a busy
 	// machine; the fake then sits on it.
-	c := fakeClient(t, srv, base, func(c *Config) { c.HTTPClient = &http.Client{Timeout: 500 * time.Millisecond} })
+	srv, c := startClient(t, func(c *Config) { c.HTTPClient = &http.Client{Timeout: 500 * time.Millisecond} })
 	srv.SetFaults(fakeapi.Faults{Latency: time.Minute, Endpoints: []string{"data/batch_create"}})
 	_, err := c.BatchCreate(testCtx(t), "tx", []json.RawMessage{record("a|2025-06", 1)})
 	mustClass(t, err, apierr.Unknown)
@@ -311,8 +313,7 @@ func TestBatchCreateTimeoutIsUnknown(t *testing.T) {
 }
 
 func TestBatchCreate17026IsUnknown(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	srv, c := startClient(t, nil)
 	srv.FailNext("data/batch_create", 17026, 1)
 	_, err := c.BatchCreate(testCtx(t), "tx", []json.RawMessage{record("a|2025-06", 1)})
 	if e := mustClass(t, err, apierr.Unknown); e.Code != 17026 {
@@ -324,8 +325,7 @@ func TestBatchCreate17026IsUnknown(t *testing.T) {
 }
 
 func TestRateLimitsAreRetried(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, func(c *Config) { c.Retry.MaxAttempts = 6 })
+	srv, c := startClient(t, func(c *Config) { c.Retry.MaxAttempts = 6 })
 	ctx := testCtx(t)
 	for _, ep := range []string{"data/list", "data/batch_create", "data/update"} {
 		srv.FailNext(ep, 8303, 1)
@@ -357,8 +357,7 @@ func TestRateLimitsAreRetried(t *testing.T) {
 }
 
 func TestRetriesRunOut(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil) // 4 attempts
+	srv, c := startClient(t, nil) // 4 attempts
 	srv.FailNext("data/list", 8303, 10)
 	_, err := c.List(testCtx(t), ListQuery{})
 	if e := mustClass(t, err, apierr.Retry); e.Code != 8303 {
@@ -370,8 +369,7 @@ func TestRetriesRunOut(t *testing.T) {
 }
 
 func TestBadGateway(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	srv, c := startClient(t, nil)
 	ctx := testCtx(t)
 	id := srv.InsertRecord(map[string]any{"sync_key": "a|2025-06"})
 
@@ -450,8 +448,7 @@ func TestFatalErrorsStopAtOnce(t *testing.T) {
 }
 
 func TestProgrammingCodes(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	srv, c := startClient(t, nil)
 	for _, code := range []int{1, 4815, 17017, 17024, 17025} {
 		srv.FailNext("data/list", code, 1)
 		_, err := c.List(testCtx(t), ListQuery{})
@@ -460,8 +457,7 @@ func TestProgrammingCodes(t *testing.T) {
 }
 
 func TestMissingOnUpdate(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	srv, c := startClient(t, nil)
 	id := srv.InsertRecord(map[string]any{"sync_key": "a|2025-06"})
 	srv.DeleteRecord(id)
 	err := c.Update(testCtx(t), id, json.RawMessage(`{"work_days":{"value":1}}`))
@@ -474,8 +470,7 @@ func TestMissingOnUpdate(t *testing.T) {
 }
 
 func TestRecordErrors(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	srv, c := startClient(t, nil)
 	ctx := testCtx(t)
 	batch := []json.RawMessage{record("a|2025-06", 1)}
 
@@ -586,9 +581,8 @@ func (f *inflight) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestConcurrencyIsBounded(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
 	rt := &inflight{next: http.DefaultTransport}
-	c := fakeClient(t, srv, base, func(c *Config) {
+	srv, c := startClient(t, func(c *Config) {
 		c.Concurrency = 3
 		c.HTTPClient = &http.Client{Transport: rt}
 	})
@@ -666,8 +660,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // A lookup stopped by its context returns promptly with the context's error.
 func TestFindByKeysHonoursContext(t *testing.T) {
-	srv, base := startFake(t, fakeapi.Options{JDY: unlimited})
-	c := fakeClient(t, srv, base, nil)
+	srv, c := startClient(t, nil)
 	srv.SetFaults(fakeapi.Faults{Latency: 10 * time.Second})
 	ctx, cancel := context.WithTimeout(testCtx(t), 50*time.Millisecond)
 	defer cancel()

@@ -69,18 +69,11 @@ func BenchmarkMapConverters(b *testing.B) {
 			{Target: "hours", Source: "duration", As: AsHours},
 		}},
 	}}
-	m, err := Compile(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	mp, err := m.Bind([]Widget{
+	mp := bind(b, spec, []Widget{
 		{Name: "sync_key", Type: "text"}, {Name: "late", Type: "number"}, {Name: "annual_days", Type: "number"},
 		{Name: "work_hours", Type: "number"}, {Name: "rule", Type: "combo"},
 		{Name: "items", Type: "subform", Items: []Widget{{Name: "item", Type: "text"}, {Name: "hours", Type: "number"}}},
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	in := Input{UserID: "ZhangSan", Month: june, Report: fixtureRows(b)[0]}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -160,7 +160,6 @@ func assignSlots(fields []*bfield) []slot {
 // immutable after Bind and safe for concurrent use.
 type Mapper struct {
 	keyField string
-	targets  []string
 	fields   []*bfield // sorted by request name: the canonical key order
 	slots    []slot
 	fp       uint64
@@ -189,9 +188,6 @@ func (m *Mapping) Bind(widgets []Widget) (*Mapper, error) {
 		return nil, b.problems
 	}
 	mp := &Mapper{keyField: keyField, fields: fields, slots: assignSlots(fields)}
-	for _, f := range fields {
-		mp.targets = append(mp.targets, f.name)
-	}
 	mp.fp = fingerprint(keyField, fields)
 	mp.pool.New = func() any {
 		b := make([]byte, 0, 1024)
@@ -432,7 +428,13 @@ func describeFields(fields []*bfield) []any {
 func (m *Mapper) Fingerprint() uint64 { return m.fp }
 
 // Targets lists the request field names the mapper writes, sorted.
-func (m *Mapper) Targets() []string { return slices.Clone(m.targets) }
+func (m *Mapper) Targets() []string {
+	out := make([]string, len(m.fields))
+	for i, f := range m.fields {
+		out[i] = f.name
+	}
+	return out
+}
 
 // KeyField is the request name of the field that holds the sync key.
 func (m *Mapper) KeyField() string { return m.keyField }

@@ -48,14 +48,7 @@ func TestBindByWidgetID(t *testing.T) {
 	s.Fields[0].Target = ws[0].WidgetName // sync_key by id
 	s.Key = ws[0].WidgetName
 	s.Fields[3].Target = ws[3].WidgetName // name by id
-	m, err := Compile(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp, err := m.Bind(ws)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mp := bind(t, s, ws)
 	if mp.KeyField() != "sync_key" {
 		t.Errorf("KeyField = %q, want the alias", mp.KeyField())
 	}
@@ -73,14 +66,7 @@ func TestBindByWidgetID(t *testing.T) {
 	// A field with no alias is requested by its _widget_ id.
 	s.Fields = append(s.Fields, FieldSpec{Target: "_widget_1758077119999", Source: "userid", Line: 80})
 	ws = append(ws, Widget{WidgetName: "_widget_1758077119999", Label: "备注", Type: "text"})
-	m, err = Compile(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mp, err = m.Bind(ws); err != nil {
-		t.Fatal(err)
-	}
-	res, err := mp.Map(in)
+	res, err := bind(t, s, ws).Map(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,26 +256,14 @@ func TestFingerprint(t *testing.T) {
 	// Field order in the config does not matter.
 	s := defaultSpec()
 	slices.Reverse(s.Fields)
-	m, _ := Compile(s)
-	mp, err := m.Bind(defaultWidgets())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mp.Fingerprint() != base {
+	if bind(t, s, defaultWidgets()).Fingerprint() != base {
 		t.Error("reordering fields changed the fingerprint")
 	}
 	change := func(name string, edit func(*Spec, []Widget) []Widget) {
+		t.Helper()
 		s := defaultSpec()
 		ws := edit(&s, defaultWidgets())
-		m, err := Compile(s)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		mp, err := m.Bind(ws)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if mp.Fingerprint() == base {
+		if bind(t, s, ws).Fingerprint() == base {
 			t.Errorf("%s: fingerprint unchanged", name)
 		}
 	}
@@ -309,15 +283,7 @@ func TestFingerprint(t *testing.T) {
 		s.Fields[2].As, s.Fields[2].Enum = AsEnum, table
 		ws := defaultWidgets()
 		ws[2].Type = "combo"
-		m, err := Compile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mp, err := m.Bind(ws)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return mp.Fingerprint()
+		return bind(t, s, ws).Fingerprint()
 	}
 	if enumSpec(map[string]string{"1": "a"}) == enumSpec(map[string]string{"1": "b"}) {
 		t.Error("enum label change kept the fingerprint")

@@ -26,9 +26,9 @@ func appendString(b []byte, s string) []byte {
 
 // appendStringBody is appendString without the quotes. It makes one pass:
 // ASCII is checked byte by byte, other runes are validated by their lead
-// byte without decoding them; text with invalid UTF-8 is redone slowly.
+// byte without decoding them.
 func appendStringBody(b []byte, s string) []byte {
-	orig, start := len(b), 0
+	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -42,7 +42,8 @@ func appendStringBody(b []byte, s string) []byte {
 			continue
 		}
 		if c >= 0xE1 && c <= 0xEF && c != 0xED && i+2 < len(s) && s[i+1]&0xC0 == 0x80 && s[i+2]&0xC0 == 0x80 {
-			// The common three-byte rune (all of CJK), checked inline.
+			// The common three-byte rune (all of CJK), checked inline. Every
+			// valid U+2028 and U+2029 (E2 80 A8/A9) takes this path.
 			if c == 0xE2 && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9) {
 				b = append(b, s[start:i]...)
 				b = append(b, '\\', 'u', '2', '0', '2', hexDigits[s[i+2]-0xA0])
@@ -53,12 +54,11 @@ func appendStringBody(b []byte, s string) []byte {
 		}
 		size := runeLen(s, i)
 		if size == 0 {
-			return appendStringSlow(b[:orig], s)
-		}
-		if c == 0xE2 && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9) {
+			// One U+FFFD per bad byte, as utf8.DecodeRuneInString reads it.
 			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[s[i+2]-0xA0])
-			start = i + 3
+			b = append(b, "\ufffd"...)
+			size = 1
+			start = i + 1
 		}
 		i += size
 	}
@@ -119,40 +119,6 @@ func appendEscapedASCII(b []byte, c byte) []byte {
 	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 }
 
-// appendStringSlow handles text with invalid UTF-8, replacing each bad byte
-// with U+FFFD.
-func appendStringSlow(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			i++
-			if c >= 0x20 && c != '"' && c != '\\' {
-				continue
-			}
-			b = append(b, s[start:i-1]...)
-			b = appendEscapedASCII(b, c)
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, "\ufffd"...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(b, s[start:]...)
-}
-
 // appendCanonical writes a JSON-shaped Go value canonically: object keys
 // sorted by their bytes, numbers in shortest decimal form, strings as
 // appendString writes them. It serves defaults and the fingerprint; Map
@@ -188,29 +154,9 @@ func appendCanonical(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, '}'), nil
 	case []any:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = appendCanonical(b, e); err != nil {
-				return b, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendList(b, x)
 	case []map[string]any:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = appendCanonical(b, e); err != nil {
-				return b, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendList(b, x)
 	}
 	if isNumber(v) {
 		d, err := decOf(v)
@@ -220,4 +166,20 @@ func appendCanonical(b []byte, v any) ([]byte, error) {
 		return d.append(b), nil
 	}
 	return b, fmt.Errorf("cannot encode a %T", v)
+}
+
+// appendList writes a list canonically; both list types a decoded report
+// may hold go through it.
+func appendList[E any](b []byte, list []E) ([]byte, error) {
+	b = append(b, '[')
+	for i, e := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = appendCanonical(b, e); err != nil {
+			return b, err
+		}
+	}
+	return append(b, ']'), nil
 }

@@ -61,9 +61,21 @@ func TestAppendCanonical(t *testing.T) {
 // slowString is the obvious escaper, decoding every rune: the reference
 // for the one-pass version.
 func slowString(s string) string {
-	var b []byte
-	b = append(b, '"')
-	b = appendStringSlow(b, s)
+	b := []byte{'"'}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, "\ufffd"...)
+		case r < 0x20 || r == '"' || r == '\\':
+			b = appendEscapedASCII(b, byte(r))
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
 	return string(append(b, '"'))
 }
 

@@ -180,17 +180,15 @@ func (c *compiler) field(fs *FieldSpec, prefix, parent string, root *node, rootN
 		add("fields: is only used with as: subform; add as: subform or remove fields:")
 	}
 
-	if fs.HasDefault {
-		switch {
-		case fs.As == AsSubform:
-			add("a subform takes no default; when the list is missing the field is left out")
-		default:
-			b, k, err := encodeDefault(fs.Default)
-			if err != nil {
-				add("%s", err.Error())
-			}
-			f.def, f.defIs = b, k
+	switch {
+	case fs.HasDefault && fs.As == AsSubform:
+		add("a subform takes no default; when the list is missing the field is left out")
+	case fs.HasDefault:
+		b, k, err := encodeDefault(fs.Default)
+		if err != nil {
+			add("%s", err.Error())
 		}
+		f.def, f.defIs = b, k
 	}
 	if bad {
 		return nil

@@ -63,17 +63,23 @@ func defaultWidgets() []Widget {
 	return ws
 }
 
-func bindDefault(t testing.TB) *Mapper {
+// bind compiles s and binds it to ws, failing the test on either error.
+func bind(t testing.TB, s Spec, ws []Widget) *Mapper {
 	t.Helper()
-	m, err := Compile(defaultSpec())
+	m, err := Compile(s)
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
-	mp, err := m.Bind(defaultWidgets())
+	mp, err := m.Bind(ws)
 	if err != nil {
 		t.Fatalf("Bind: %v", err)
 	}
 	return mp
+}
+
+func bindDefault(t testing.TB) *Mapper {
+	t.Helper()
+	return bind(t, defaultSpec(), defaultWidgets())
 }
 
 // fixtureRows reads the datas of the June 2025 fixture as the WeCom client

@@ -21,15 +21,7 @@ func xxhashOf(b []byte) uint64 { return xxhash.Sum64(b) }
 func mapper(t *testing.T, fields []FieldSpec, widgets []Widget) *Mapper {
 	t.Helper()
 	s := Spec{Key: "sync_key", Fields: append([]FieldSpec{{Target: "sync_key", Source: "key", Line: 1}}, fields...)}
-	m, err := Compile(s)
-	if err != nil {
-		t.Fatalf("Compile: %v", err)
-	}
-	mp, err := m.Bind(append([]Widget{{Name: "sync_key", Type: "text"}}, widgets...))
-	if err != nil {
-		t.Fatalf("Bind: %v", err)
-	}
-	return mp
+	return bind(t, s, append([]Widget{{Name: "sync_key", Type: "text"}}, widgets...))
 }
 
 func mapOne(t *testing.T, mp *Mapper, report map[string]any) Result {

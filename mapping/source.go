@@ -286,19 +286,20 @@ func compileSource(text string, root *node, rootName string) (*source, error) {
 			}
 			return nil, errors.New(msg + didYouMean(seg.name, names))
 		}
-		prefix := sourcePath(p[:i+1]).String()
+		prefix := p[:i+1].String()
 		last := i == len(p)-1
 		st := step{key: seg.name}
 		if seg.filter {
+			list := p[:i].join(seg.name)
 			if child.kind != kindArray {
 				return nil, fmt.Errorf("%s is not a list, so it takes no [field=value] filter; lists are %s",
-					sourcePath(p[:i]).join(seg.name), listNames(root))
+					list, listNames(root))
 			}
 			el := child.elem
 			fn := el.fields[seg.field]
 			if fn == nil {
 				return nil, fmt.Errorf("no field %q in %s elements; fields are %s%s", seg.field,
-					sourcePath(p[:i]).join(seg.name), strings.Join(el.names, ", "), didYouMean(seg.field, el.names))
+					list, strings.Join(el.names, ", "), didYouMean(seg.field, el.names))
 			}
 			st.filter, st.field, st.raw = true, seg.field, seg.value
 			if d, err := parseDec(seg.value); err == nil {
@@ -311,7 +312,7 @@ func compileSource(text string, root *node, rootName string) (*source, error) {
 					prefix, prefix, el.names[0], strings.Join(el.names, ", "))
 			}
 			src.steps = append(src.steps, st)
-			cur, where = el, sourcePath(p[:i]).join(seg.name)+" elements"
+			cur, where = el, list+" elements"
 			continue
 		}
 		src.steps = append(src.steps, st)
@@ -332,7 +333,7 @@ func compileSource(text string, root *node, rootName string) (*source, error) {
 		default:
 			if !last {
 				return nil, fmt.Errorf("%s is a %s value and has no fields; remove %q", prefix, kindName(child.kind),
-					"."+sourcePath(p[i+1:]).String())
+					"."+p[i+1:].String())
 			}
 			src.kind = child.kind
 		}
@@ -468,7 +469,7 @@ func (s *source) shapeError(i int, cur any) error {
 	if !ok {
 		return fmt.Errorf("%s is %s, not an object", where, describeValue(cur))
 	}
-	name := sourcePath(s.path[:i]).join(s.path[i].name)
+	name := s.path[:i].join(s.path[i].name)
 	switch l := m[s.steps[i].key].(type) {
 	case []any:
 		for _, e := range l {

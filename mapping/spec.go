@@ -3,6 +3,8 @@
 // unchanged records from changed ones without asking Jiandaoyun.
 package mapping
 
+import "slices"
+
 // Spec is the mapping section of the configuration, as written by the user.
 type Spec struct {
 	Key    string      // mapping.key: the target field that holds "<userid>|<YYYY-MM>"
@@ -39,13 +41,5 @@ var Converters = []string{AsText, AsNumber, AsHours, AsDays, AsDatetime, AsEnum,
 
 // IsConverter reports whether name is a known converter ("" included).
 func IsConverter(name string) bool {
-	if name == AsNone {
-		return true
-	}
-	for _, c := range Converters {
-		if c == name {
-			return true
-		}
-	}
-	return false
+	return name == AsNone || slices.Contains(Converters, name)
 }

@@ -141,6 +141,23 @@ type envelope struct {
 	Errmsg  string `json:"errmsg"`
 }
 
+// decodeEnvelope reads the errcode and errmsg of an HTTP 200 answer. One
+// that does not decode is malformed: transient when the JSON is broken (a
+// cut transfer, a proxy's HTML page), fatal when it has the wrong shape. A
+// JSON answer without errcode is not WeCom's (most likely a proxy or
+// gateway in between), so it is given another try.
+func decodeEnvelope(endpoint string, raw []byte) (code int, msg string, err error) {
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		var syn *json.SyntaxError
+		return 0, "", malformed(endpoint, errors.As(err, &syn), "%v", err)
+	}
+	if env.Errcode == nil {
+		return 0, "", malformed(endpoint, true, "no errcode")
+	}
+	return *env.Errcode, env.Errmsg, nil
+}
+
 // roundTrip sends r once with token (empty for gettoken) and returns the
 // body of a successful (errcode 0) answer. It waits for r's limiter first,
 // so every attempt, retry or bisect half is paced.
@@ -198,21 +215,14 @@ func (c *Client) roundTrip(ctx context.Context, r request, token string) ([]byte
 		ev.Msg("wecom request")
 		return nil, httpStatusError(r.endpoint, resp.StatusCode)
 	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
+	code, msg, err := decodeEnvelope(r.endpoint, raw)
+	if err != nil {
 		ev.Msg("wecom request")
-		var syn *json.SyntaxError
-		return nil, malformed(r.endpoint, errors.As(err, &syn), "%v", err)
+		return nil, err
 	}
-	if env.Errcode == nil {
-		// A JSON answer without errcode is not WeCom's; most likely a
-		// proxy or gateway in between, so give it another try.
-		ev.Msg("wecom request")
-		return nil, malformed(r.endpoint, true, "no errcode")
-	}
-	ev.Int("errcode", *env.Errcode).Msg("wecom request")
-	if *env.Errcode != 0 {
-		return nil, classify(r.endpoint, *env.Errcode, scrub(env.Errmsg, c.secret, token), c.policy.BlockWait)
+	ev.Int("errcode", code).Msg("wecom request")
+	if code != 0 {
+		return nil, classify(r.endpoint, code, scrub(msg, c.secret, token), c.policy.BlockWait)
 	}
 	return raw, nil
 }

@@ -52,6 +52,14 @@ func startFake(t *testing.T, opts fakeapi.Options) (*fakeapi.Server, string) {
 	return s, base
 }
 
+// startClient starts a fake with the defaults of startFake and returns it
+// with a newTestClient for it.
+func startClient(t *testing.T, mut ...func(*Config)) (*fakeapi.Server, *Client) {
+	t.Helper()
+	s, base := startFake(t, fakeapi.Options{})
+	return s, newTestClient(t, s, base, mut...)
+}
+
 // newTestClient is a client for the fake with millisecond retries and
 // fast limiters; mut adjusts the config.
 func newTestClient(t *testing.T, s *fakeapi.Server, base string, mut ...func(*Config)) *Client {
@@ -77,8 +85,7 @@ func userIDs(users []fakeapi.User) []string {
 }
 
 func TestUsersWalksDepartments(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	ctx := testCtx(t)
 	company := s.Company()
 
@@ -174,8 +181,7 @@ func userIDsOf(us []User) []string {
 }
 
 func TestUsersHiddenUserNotListed(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	hidden := s.Company().Users()[0].UserID
 	s.HideUser(hidden)
 	got, err := c.Users(testCtx(t), Selection{})
@@ -188,8 +194,7 @@ func TestUsersHiddenUserNotListed(t *testing.T) {
 }
 
 func TestListingOutsideVisibleRangeIsFatal(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	s.FailNext("user/simplelist", 60011, 1)
 	_, err := c.Users(testCtx(t), Selection{})
 	e, ok := apierr.As(err)
@@ -205,8 +210,7 @@ func TestListingOutsideVisibleRangeIsFatal(t *testing.T) {
 }
 
 func TestDepartmentsUnknownRoot(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	_, err := c.Departments(testCtx(t), 9999)
 	if e, ok := apierr.As(err); !ok || e.Code != 60003 || e.Class != apierr.Fatal {
 		t.Fatalf("got %v", err)
@@ -229,8 +233,7 @@ func canonical(t *testing.T, v any) string {
 }
 
 func TestMonthDataRows(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	company := s.Company()
 	ids := userIDs(company.Users())
 	start, end := juneSpan()
@@ -273,8 +276,7 @@ func TestMonthDataRows(t *testing.T) {
 }
 
 func TestMonthDataBisectsBadUsers(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	known := userIDs(s.Company().Users())[:20]
 	hidden := known[7]
 	s.HideUser(hidden)
@@ -413,8 +415,7 @@ func handlerClient(t *testing.T, h http.HandlerFunc) (*Client, *lockedBuffer) {
 }
 
 func TestTokenExpiryMidRun(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	ctx := testCtx(t)
 	ids := userIDs(s.Company().Users())[:5]
 	start, end := juneSpan()
@@ -437,8 +438,7 @@ func TestTokenExpiryMidRun(t *testing.T) {
 }
 
 func TestTokenRejectedTwiceIsFatal(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	s.FailNext("getcheckin_monthdata", 40014, 2)
 	start, end := juneSpan()
 	_, err := c.MonthData(testCtx(t), start, end, []string{userIDs(s.Company().Users())[0]})
@@ -451,8 +451,7 @@ func TestTokenRejectedTwiceIsFatal(t *testing.T) {
 }
 
 func TestTokenSingleFlight(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	// Slow gettoken down so that every caller arrives while it is in flight.
 	s.SetFaults(fakeapi.Faults{Latency: 50 * time.Millisecond, Endpoints: []string{"gettoken"}})
 	ctx := testCtx(t)
@@ -489,8 +488,7 @@ func TestTokenSingleFlight(t *testing.T) {
 }
 
 func TestTokenRenewedBeforeExpiry(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	var mu sync.Mutex
 	offset := time.Duration(0)
 	c.tok.now = func() time.Time {
@@ -554,9 +552,8 @@ func TestRateLimitFaultsAbsorbed(t *testing.T) {
 }
 
 func TestBlockWaitAfter45009(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
 	logs := &lockedBuffer{}
-	c := newTestClient(t, s, base, func(cfg *Config) {
+	s, c := startClient(t, func(cfg *Config) {
 		cfg.Retry.BlockWait = 40 * time.Millisecond
 		cfg.Log = debugLogger(logs)
 	})
@@ -583,8 +580,7 @@ func TestBlockWaitAfter45009(t *testing.T) {
 }
 
 func TestHTTPErrorsRetried(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	s.FailNext("getcheckin_monthdata", 502, 2)
 	s.FailNext("department/simplelist", -1, 1)
 	start, end := juneSpan()
@@ -610,8 +606,7 @@ func TestFatalErrorsStopAtOnce(t *testing.T) {
 	start, end := juneSpan()
 
 	t.Run("wrong secret", func(t *testing.T) {
-		s, base := startFake(t, fakeapi.Options{})
-		c := newTestClient(t, s, base, func(cfg *Config) { cfg.Secret = "not-the-secret" })
+		s, c := startClient(t, func(cfg *Config) { cfg.Secret = "not-the-secret" })
 		err := c.CheckToken(ctx)
 		e, ok := apierr.As(err)
 		if !ok || e.Code != 40001 || e.Class != apierr.Fatal || !strings.Contains(e.Hint, "WECOM_SECRET") {
@@ -625,8 +620,7 @@ func TestFatalErrorsStopAtOnce(t *testing.T) {
 		}
 	})
 	t.Run("wrong corp", func(t *testing.T) {
-		s, base := startFake(t, fakeapi.Options{})
-		c := newTestClient(t, s, base, func(cfg *Config) { cfg.CorpID = "wwnope" })
+		_, c := startClient(t, func(cfg *Config) { cfg.CorpID = "wwnope" })
 		_, err := c.Users(ctx, Selection{})
 		if e, ok := apierr.As(err); !ok || e.Code != 40013 || e.Class != apierr.Fatal || !strings.Contains(e.Hint, "corp id") {
 			t.Fatalf("got %v", err)
@@ -637,8 +631,7 @@ func TestFatalErrorsStopAtOnce(t *testing.T) {
 		hint string
 	}{{60020, "企业可信IP"}, {48002, "可调用接口的应用"}, {40001, "WECOM_SECRET"}} {
 		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
-			s, base := startFake(t, fakeapi.Options{})
-			c := newTestClient(t, s, base)
+			s, c := startClient(t)
 			s.FailNext("getcheckin_monthdata", tc.code, 5)
 			_, err := c.MonthData(ctx, start, end, userIDs(s.Company().Users())[:4])
 			e, ok := apierr.As(err)
@@ -654,8 +647,7 @@ func TestFatalErrorsStopAtOnce(t *testing.T) {
 		})
 	}
 	t.Run("60020 on gettoken", func(t *testing.T) {
-		s, base := startFake(t, fakeapi.Options{})
-		c := newTestClient(t, s, base)
+		s, c := startClient(t)
 		s.FailNext("gettoken", 60020, 5)
 		_, err := c.Departments(ctx, 1)
 		if e, ok := apierr.As(err); !ok || e.Code != 60020 || e.Endpoint != "gettoken" {
@@ -668,8 +660,7 @@ func TestFatalErrorsStopAtOnce(t *testing.T) {
 }
 
 func TestProgrammingErrors(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	start, end := juneSpan()
 	for _, code := range []int{301024, 301023, 41001} {
 		before := s.Calls("getcheckin_monthdata")
@@ -722,8 +713,7 @@ func TestClientLimiterStaysUnderServerLimit(t *testing.T) {
 }
 
 func TestLimiterWaitHonoursContext(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base, func(cfg *Config) { cfg.RatePerMinute = 1 })
+	s, c := startClient(t, func(cfg *Config) { cfg.RatePerMinute = 1 })
 	ids := userIDs(s.Company().Users())
 	start, end := juneSpan()
 	if _, err := c.MonthData(testCtx(t), start, end, ids[:1]); err != nil {
@@ -878,8 +868,7 @@ func TestRobot(t *testing.T) {
 // A caller waiting on another caller's token fetch must not inherit that
 // caller's cancellation.
 func TestTokenWaiterOutlivesCancelledLeader(t *testing.T) {
-	s, base := startFake(t, fakeapi.Options{})
-	c := newTestClient(t, s, base)
+	s, c := startClient(t)
 	s.SetFaults(fakeapi.Faults{Latency: 200 * time.Millisecond, Endpoints: []string{"gettoken"}})
 	leaderCtx, cancel := context.WithCancel(testCtx(t))
 	leaderErr := make(chan error, 1)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -114,18 +113,14 @@ func (r *Robot) post(ctx context.Context, body []byte) error {
 		ev.Msg("wecom robot request")
 		return httpStatusError(epWebhook, resp.StatusCode)
 	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil || env.Errcode == nil {
+	code, msg, err := decodeEnvelope(epWebhook, raw)
+	if err != nil {
 		ev.Msg("wecom robot request")
-		var syn *json.SyntaxError
-		if err == nil {
-			return malformed(epWebhook, true, "no errcode")
-		}
-		return malformed(epWebhook, errors.As(err, &syn), "%v", err)
+		return err
 	}
-	ev.Int("errcode", *env.Errcode).Msg("wecom robot request")
-	if *env.Errcode != 0 {
-		return classifyRobot(*env.Errcode, scrub(env.Errmsg, webhookKey(r.url)), r.policy.BlockWait)
+	ev.Int("errcode", code).Msg("wecom robot request")
+	if code != 0 {
+		return classifyRobot(code, scrub(msg, webhookKey(r.url)), r.policy.BlockWait)
 	}
 	return nil
 }
