@@ -113,5 +113,5 @@ func demoStatus(c *cli.Context, cfg *config.Config, today month.Date) error {
 	if err != nil {
 		return err
 	}
-	return printStatus(c.App.Writer, st, false, cfg.Location)
+	return printStatus(c.App.Writer, st, false)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	stdsync "sync"
 	"text/tabwriter"
@@ -36,12 +35,11 @@ type reporter struct {
 	st      *store.Store // nil in a dry run without a store
 	started time.Time
 
-	mu        stdsync.Mutex
-	bar       *progressbar.ProgressBar
-	lastLog   time.Time
-	lastLive  time.Time
-	closed    bool
-	planLines int
+	mu       stdsync.Mutex
+	bar      *progressbar.ProgressBar
+	lastLog  time.Time
+	lastLive time.Time
+	closed   bool
 }
 
 func newReporter(job syncJob, st *store.Store, started time.Time) *reporter {
@@ -100,7 +98,6 @@ func (r *reporter) plan(l sync.PlanLine) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.planLines++
 	line := fmt.Sprintf("%-22s %-8s %s", l.Action, l.Month, l.UserID)
 	if l.DataID != "" {
 		line += " data_id=" + l.DataID
@@ -127,7 +124,7 @@ func (r *reporter) close() {
 }
 
 // printSummary writes the end-of-run summary.
-func printSummary(w io.Writer, s *sync.Summary, loc *time.Location) {
+func printSummary(w io.Writer, s *sync.Summary) {
 	dur := s.End.Sub(s.Start).Round(10 * time.Millisecond)
 	switch {
 	case s.DryRun:
@@ -159,10 +156,6 @@ func printSummary(w io.Writer, s *sync.Summary, loc *time.Location) {
 
 	if len(s.Skipped) > 0 {
 		fmt.Fprintf(w, "\nSkipped users (%d):\n", len(s.Skipped))
-		reasons := map[string]int{}
-		for _, u := range s.Skipped {
-			reasons[u.Reason]++
-		}
 		shown := 0
 		for _, u := range s.Skipped {
 			if shown == 20 {
@@ -190,9 +183,7 @@ func printSummary(w io.Writer, s *sync.Summary, loc *time.Location) {
 		fmt.Fprintln(w, "\nAPI calls:")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ENDPOINT\tCALLS\tRETRIES")
-		eps := s.Endpoints()
-		sort.Strings(eps)
-		for _, ep := range eps {
+		for _, ep := range s.Endpoints() {
 			fmt.Fprintf(tw, "  %s\t%d\t%d\n", ep, s.Calls[ep].Calls, s.Calls[ep].Retries)
 		}
 		tw.Flush()
@@ -203,7 +194,6 @@ func printSummary(w io.Writer, s *sync.Summary, loc *time.Location) {
 	if s.Err != nil {
 		fmt.Fprintf(w, "\nStopped by: %v\n", s.Err)
 	}
-	_ = loc
 }
 
 // summaryExitCode is the exit code a run earned: 130 interrupted, 4 fatal

@@ -35,7 +35,7 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return printStatus(c.App.Writer, st, c.Bool("json"), cfg.Location)
+			return printStatus(c.App.Writer, st, c.Bool("json"))
 		},
 	}
 }
@@ -73,7 +73,7 @@ func readStatus(storePath string, window []month.Month, loc *time.Location, open
 	return sync.Status{}, err
 }
 
-func printStatus(w io.Writer, st sync.Status, asJSON bool, loc *time.Location) error {
+func printStatus(w io.Writer, st sync.Status, asJSON bool) error {
 	if asJSON {
 		b, err := json.MarshalIndent(st, "", "  ")
 		if err != nil {
@@ -97,7 +97,6 @@ func printStatus(w io.Writer, st sync.Status, asJSON bool, loc *time.Location) e
 			fmt.Fprintf(w, "\nA sync is running: pid %d, started %s.\n", r.PID, r.Started)
 		}
 	}
-	_ = loc
 	return nil
 }
 

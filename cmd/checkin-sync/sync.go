@@ -174,7 +174,7 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	})
 	sum := eng.Run(ctx, stop, sync.Request{Command: "sync", Months: job.months, Today: job.today, DryRun: job.dryRun, Force: job.force})
 	rep.close()
-	printSummary(job.out, sum, cfg.Location)
+	printSummary(job.out, sum)
 	code := summaryExitCode(sum)
 	if !job.dryRun && st != nil {
 		sendAlert(ctx, cfg, st, log, sum, code)

@@ -117,7 +117,8 @@ func TestKillAndRerun(t *testing.T) {
 
 func TestConcurrentRunsAndStatusDuringSync(t *testing.T) {
 	e := newEnv(t, envOptions{users: 120})
-	e.srv.SetFaults(fakeapi.Faults{Latency: 150 * time.Millisecond})
+	// The latency keeps the first sync running for several seconds.
+	e.srv.SetFaults(fakeapi.Faults{Latency: 300 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	first := e.command(ctx, nil, "--today", "2026-03-15", "sync", "--month", "2026-01", "--month", "2026-02")
@@ -138,6 +139,11 @@ func TestConcurrentRunsAndStatusDuringSync(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	st := e.statusJSON("2026-03-15")
+	running, _ := st["running"].(map[string]any)
+	if running == nil || int(running["pid"].(float64)) != first.Process.Pid {
+		t.Errorf("status during sync: %v", st)
+	}
 	second := e.run("--today", "2026-03-15", "sync", "--month", "2026-02")
 	if second.code != 3 {
 		t.Fatalf("second sync: %s", second)
@@ -149,11 +155,6 @@ func TestConcurrentRunsAndStatusDuringSync(t *testing.T) {
 		if r := e.run(append([]string{"--today", "2026-03-15"}, cmd...)...); r.code != 3 {
 			t.Errorf("%v while a sync runs: %s", cmd, r)
 		}
-	}
-	st := e.statusJSON("2026-03-15")
-	running, _ := st["running"].(map[string]any)
-	if running == nil || int(running["pid"].(float64)) != first.Process.Pid {
-		t.Errorf("status during sync: %v", st)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("first sync: %v", err)
