@@ -304,7 +304,7 @@ func (r *run) findByKeys(ctx context.Context, items []item) (map[string][]string
 }
 
 // noteDuplicates counts the extra records of a key; they are warnings, not
-// failures. `verify --fix` removes them.
+// failures, and the extra records are left in place.
 func (r *run) noteDuplicates(ms, key string, ids []string) {
 	if len(ids) < 2 {
 		return
