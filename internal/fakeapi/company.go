@@ -36,7 +36,8 @@ type Company struct {
 	users    []User      // sorted by UserID
 	extra    []userExtra // parallel to users
 	byID     map[string]int
-	members  map[int][]int // department id -> user indexes, ascending by UserID
+	byFold   map[string]int // lower-cased userid -> index; WeCom userids are case-insensitive
+	members  map[int][]int  // department id -> user indexes, ascending by UserID
 
 	mu       sync.Mutex
 	versions map[reportKey]int
@@ -225,11 +226,13 @@ func (c *Company) genUsers(rng *rand.Rand, n int) {
 	c.users = make([]User, len(all))
 	c.extra = make([]userExtra, len(all))
 	c.byID = make(map[string]int, len(all))
+	c.byFold = make(map[string]int, len(all))
 	c.members = make(map[int][]int)
 	for i, g := range all {
 		c.users[i] = g.u
 		c.extra[i] = g.x
 		c.byID[g.u.UserID] = i
+		c.byFold[strings.ToLower(g.u.UserID)] = i
 		for _, d := range g.u.Departments {
 			c.members[d] = append(c.members[d], i)
 		}
@@ -241,6 +244,15 @@ func title(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// lookup finds a user by userid in any case, as WeCom does.
+func (c *Company) lookup(userid string) (int, bool) {
+	if i, ok := c.byID[userid]; ok {
+		return i, true
+	}
+	i, ok := c.byFold[strings.ToLower(userid)]
+	return i, ok
 }
 
 // Departments returns the tree, root first, parents before children.

@@ -322,8 +322,9 @@ func (c *cond) match(v any) bool {
 // query returns up to limit records after cursor (exclusive) that match f,
 // ascending by id. An and-filter with an eq/in condition on a form field
 // or _id is answered from an index, so key lookups stay cheap on large
-// forms. The caller holds st.mu.
-func (st *jdyStore) query(f *filter, cursor string, limit int) []*jdyRecord {
+// forms. Records visible rejects are skipped (nil: none). The caller holds
+// st.mu.
+func (st *jdyStore) query(f *filter, cursor string, limit int, visible func(*jdyRecord) bool) []*jdyRecord {
 	var conds []cond
 	var slots []int
 	if f != nil {
@@ -389,7 +390,7 @@ func (st *jdyStore) query(f *filter, cursor string, limit int) []*jdyRecord {
 		if len(out) == limit {
 			break
 		}
-		if matches(r) {
+		if (visible == nil || visible(r)) && matches(r) {
 			out = append(out, r)
 		}
 	}

@@ -16,6 +16,8 @@ type Record struct {
 	Data       map[string]any
 	CreateTime time.Time
 	UpdateTime time.Time
+	Creator    string // creator's username; "admin" is the enterprise creator
+	Updater    string // last updater's username
 }
 
 // jdyRecord keeps its field values in slots shared by the whole store
@@ -25,6 +27,8 @@ type jdyRecord struct {
 	id               string
 	created, updated time.Time
 	creator          string // data_creator username; "" means the enterprise creator
+	updater          string // last API updater; "" means the enterprise creator
+	viaAPI           bool   // created through the API, so JDYBehaviour.ListLag applies
 	vals             []any  // by slot; nil means absent
 }
 
@@ -61,6 +65,9 @@ type jdyStore struct {
 	rowSeq   uint64
 	tx       map[string]*txEntry
 	modified time.Time
+
+	behaviour JDYBehaviour
+	partial   []PartialBatch // queued by PartialBatchNext
 }
 
 func newJDYStore(start time.Time) *jdyStore {
@@ -171,8 +178,8 @@ func (st *jdyStore) index(slot int) map[string][]*jdyRecord {
 	return ix
 }
 
-func (st *jdyStore) insert(fields []fieldVal, now time.Time, creator string) *jdyRecord {
-	r := &jdyRecord{id: st.newID(), created: now, updated: now, creator: creator}
+func (st *jdyStore) insert(fields []fieldVal, now time.Time, creator string, viaAPI bool) *jdyRecord {
+	r := &jdyRecord{id: st.newID(), created: now, updated: now, creator: creator, updater: creator, viaAPI: viaAPI}
 	st.recs = append(st.recs, r) // ids grow, so appending keeps the order
 	st.byID[r.id] = r
 	for _, f := range fields {
@@ -265,7 +272,8 @@ func (s *Server) Records() []Record {
 	out := make([]Record, len(st.recs))
 	for i, r := range st.recs {
 		data := st.addFields(make(map[string]any, len(r.vals)), r)
-		out[i] = Record{ID: r.id, Data: data, CreateTime: r.created, UpdateTime: r.updated}
+		out[i] = Record{ID: r.id, Data: data, CreateTime: r.created, UpdateTime: r.updated,
+			Creator: username(r.creator), Updater: username(r.updater)}
 	}
 	return out
 }
@@ -287,10 +295,7 @@ func (s *Server) Duplicates(keyField string) map[string][]string {
 		if v == nil {
 			continue
 		}
-		k, isStr := v.(string)
-		if !isStr {
-			k = fmt.Sprint(v)
-		}
+		k := keyString(v)
 		byKey[k] = append(byKey[k], r.id)
 	}
 	for k, ids := range byKey {
@@ -314,8 +319,13 @@ func (s *Server) EditRecord(id, field string, value any) {
 }
 
 // InsertRecord adds a record directly (flat values, no validation) and
-// returns its id, as if someone had filled the form by hand.
-func (s *Server) InsertRecord(data map[string]any) string {
+// returns its id, as if the enterprise creator had filled the form by hand.
+func (s *Server) InsertRecord(data map[string]any) string { return s.InsertRecordBy("", data) }
+
+// InsertRecordBy is InsertRecord with creator as the submitter, so tests
+// can tell records people made from records the API made. "" is the
+// enterprise creator. ListLag never hides such a record.
+func (s *Server) InsertRecordBy(creator string, data map[string]any) string {
 	names := make([]string, 0, len(data))
 	for k := range data {
 		names = append(names, k)
@@ -329,7 +339,7 @@ func (s *Server) InsertRecord(data map[string]any) string {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := s.now()
-	return st.insert(fields, now, "").id
+	return st.insert(fields, now, creator, false).id
 }
 
 // DeleteRecord removes a record directly. Unknown ids are ignored.
@@ -339,4 +349,32 @@ func (s *Server) DeleteRecord(id string) {
 	defer st.mu.Unlock()
 	now := s.now()
 	st.remove(id, now)
+}
+
+// CountBy counts records per value of field, for asserting "exactly one
+// record per key". Values are keyed as Duplicates keys them; records
+// without the field are not counted.
+func (s *Server) CountBy(field string) map[string]int {
+	st := s.jdy
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make(map[string]int)
+	slot, ok := st.slots[field]
+	if !ok {
+		return out
+	}
+	for _, r := range st.recs {
+		if v := r.get(slot); v != nil {
+			out[keyString(v)]++
+		}
+	}
+	return out
+}
+
+// keyString is how Duplicates and CountBy name a field value.
+func keyString(v any) string {
+	if k, ok := v.(string); ok {
+		return k
+	}
+	return fmt.Sprint(v)
 }

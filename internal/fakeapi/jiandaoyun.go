@@ -32,10 +32,12 @@ var jdyMessages = map[int]string{
 	8301:  "API key verification failed.",
 	8303:  "超出请求频率限制",
 	8304:  "超出接口请求频率限制",
+	9004:  "Failed to create the queue task.",
 	9007:  "Failed to acquire the lock, please try again later.",
 	17017: "Platform API parameter error.",
 	17024: "The number of records to create exceeds the limit (100).",
 	17025: "transaction_id 参数格式不正确",
+	17026: "The transaction_id already exists.",
 	17033: "The number of records to delete exceeds the limit (100).",
 }
 
@@ -174,7 +176,8 @@ func (s *Server) jdyList(_ *http.Request, body []byte) (any, *jdyErr) {
 	st := s.jdy
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	recs := st.query(f, deref(req.DataID), limit)
+	now := s.now()
+	recs := st.query(f, deref(req.DataID), limit, func(r *jdyRecord) bool { return st.listVisible(r, now) })
 	out := make([]any, len(recs))
 	for i, r := range recs {
 		out[i] = s.readShape(r, req.Fields)
@@ -190,14 +193,27 @@ func deref(p *string) string {
 	return *p
 }
 
-// memberObject is a creator or updater as reads show it; "" is the
-// enterprise's admin.
-func memberObject(username string) map[string]any {
-	name := username
-	if username == "" {
-		name, username = "管理员", "admin"
+// enterpriseCreator is the username the fake gives the enterprise creator,
+// the real default submitter of API writes.
+const enterpriseCreator = "admin"
+
+// username resolves a stored creator or updater; "" is the enterprise
+// creator.
+func username(u string) string {
+	if u == "" {
+		return enterpriseCreator
 	}
-	return map[string]any{"name": name, "username": username, "status": 1, "type": 0, "departments": []int{1}, "integrate_id": ""}
+	return u
+}
+
+// memberObject is a creator or updater as reads show it; "" is the
+// enterprise creator.
+func memberObject(user string) map[string]any {
+	name := user
+	if user == "" || user == enterpriseCreator {
+		name, user = "管理员", enterpriseCreator
+	}
+	return map[string]any{"name": name, "username": user, "status": 1, "type": 0, "departments": []int{1}, "integrate_id": ""}
 }
 
 // readShape renders a record as the API reads it: flat values plus system
@@ -211,7 +227,7 @@ func (s *Server) readShape(r *jdyRecord, fields []string) map[string]any {
 		case "creator":
 			m[name] = memberObject(r.creator)
 		case "updater":
-			m[name] = memberObject("")
+			m[name] = memberObject(r.updater)
 		case "createTime":
 			m[name] = formatTime(r.created)
 		case "updateTime":
@@ -282,7 +298,7 @@ func (s *Server) createOne(b createBody) (any, *jdyErr) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := s.now() // under the lock, so times follow id order
-	r := st.insert(fields, now, deref(b.DataCreator))
+	r := st.insert(fields, now, st.apiCreator(b.DataCreator), true)
 	return map[string]any{"data": s.readShape(r, nil)}, nil
 }
 
@@ -345,23 +361,56 @@ func (s *Server) jdyBatchCreate(_ *http.Request, body []byte) (any, *jdyErr) {
 		}
 		all[i] = fields
 	}
-	creator := deref(req.DataCreator)
 	st := s.jdy
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := s.now()
+	b := st.behaviour
+	if b.TxMode == TxIgnore {
+		txID = ""
+	}
+	var resent *txEntry
 	if txID != "" {
 		if tx, ok := st.tx[txID]; ok && now.Sub(tx.first) < txWindow {
-			ids := append([]string{}, tx.ids...)
+			resent = tx
+		}
+	}
+	if resent != nil {
+		switch b.TxMode {
+		case TxReject:
+			code := b.ResendCode
+			if code == 0 {
+				code = 17026
+			}
+			return nil, errf(code, "")
+		case TxOverwrite:
+			for _, id := range resent.ids {
+				st.remove(id, now)
+			}
+		default:
+			ids := append([]string{}, resent.ids...)
 			return map[string]any{"status": "success", "success_count": len(ids), "success_ids": ids}, nil
 		}
 	}
-	ids := make([]string, len(all))
-	for i, fields := range all {
-		ids[i] = st.insert(fields, now, creator).id
+	partial, isPartial := st.nextPartial()
+	n := len(all)
+	if isPartial {
+		n = partial.keep(n)
 	}
-	if txID != "" {
+	creator := st.apiCreator(req.DataCreator)
+	ids := make([]string, n)
+	for i, fields := range all[:n] {
+		ids[i] = st.insert(fields, now, creator, true).id
+	}
+	switch {
+	case txID == "":
+	case resent != nil: // overwritten: the same transaction, still timed from its first use
+		resent.ids = ids
+	case !isPartial || n > 0:
 		st.tx[txID] = &txEntry{first: now, ids: ids}
+	}
+	if isPartial && partial.Code != 0 {
+		return nil, errf(partial.Code, "%d of %d records created", n, len(all))
 	}
 	return map[string]any{"status": "success", "success_count": len(ids), "success_ids": append([]string{}, ids...)}, nil
 }
@@ -396,6 +445,7 @@ func (s *Server) jdyUpdate(_ *http.Request, body []byte) (any, *jdyErr) {
 		return nil, errf(4001, "")
 	}
 	st.update(r, fields, now)
+	r.updater = st.behaviour.Creator
 	return map[string]any{"data": s.readShape(r, nil)}, nil
 }
 

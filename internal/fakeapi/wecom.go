@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,11 +30,51 @@ type wecomState struct {
 	mu       sync.Mutex
 	tokens   map[string]*tokenInfo // never pruned, so its size is the issue count
 	hidden   map[string]bool
+	spell    map[string]UserIDSpelling // by the company's userid
 	messages []string
 }
 
 func newWecomState() *wecomState {
-	return &wecomState{tokens: make(map[string]*tokenInfo), hidden: make(map[string]bool)}
+	return &wecomState{tokens: make(map[string]*tokenInfo), hidden: make(map[string]bool), spell: make(map[string]UserIDSpelling)}
+}
+
+// UserIDSpelling is how the fake WeCom spells one userid. WeCom userids
+// are case-insensitive, and the reference does not say that every
+// interface answers in the same case, so a client must not join on the
+// exact spelling. "" keeps the company's spelling.
+type UserIDSpelling struct {
+	Listed   string // userid as user/simplelist lists it
+	Reported string // base_info.acctid in getcheckin_monthdata, whatever case was requested
+}
+
+// SpellUserID sets how userid (in any case) is spelt; UserIDSpelling{}
+// restores the company's spelling. getcheckin_monthdata accepts a userid
+// in any case regardless. A spelling that is not userid in another case is
+// a test bug and panics.
+func (s *Server) SpellUserID(userid string, sp UserIDSpelling) {
+	for _, v := range []string{sp.Listed, sp.Reported} {
+		if v != "" && !strings.EqualFold(v, userid) {
+			panic(fmt.Sprintf("fakeapi: %q is not %q in another case", v, userid))
+		}
+	}
+	if i, ok := s.opts.Company.lookup(userid); ok {
+		userid = s.opts.Company.users[i].UserID
+	}
+	st := s.wecom
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if sp == (UserIDSpelling{}) {
+		delete(st.spell, userid)
+		return
+	}
+	st.spell[userid] = sp
+}
+
+func (s *Server) spelling(userid string) UserIDSpelling {
+	st := s.wecom
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.spell[userid]
 }
 
 // ExpireTokens makes every token issued so far invalid. On its next use a
@@ -264,8 +305,12 @@ func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) {
 		if s.isHidden(u.UserID) {
 			continue
 		}
+		id := u.UserID
+		if sp := s.spelling(id).Listed; sp != "" {
+			id = sp
+		}
 		out = append(out, map[string]any{
-			"userid": u.UserID, "name": u.Name, "department": u.Departments, "open_userid": c.extra[i].openID,
+			"userid": id, "name": u.Name, "department": u.Departments, "open_userid": c.extra[i].openID,
 		})
 	}
 	wecomOK(w, map[string]any{"userlist": out})
@@ -354,16 +399,16 @@ func (s *Server) handleMonthData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.opts.Company
-	seen := make(map[string]bool, len(req.UserIDList))
+	seen := make(map[int]bool, len(req.UserIDList))
 	idx := make([]int, 0, len(req.UserIDList))
 	for _, id := range req.UserIDList {
-		i, ok := c.byID[id]
+		i, ok := c.lookup(id)
 		if !ok {
 			wecomError(w, 301021, "")
 			return
 		}
-		if !seen[id] {
-			seen[id] = true
+		if !seen[i] {
+			seen[i] = true
 			idx = append(idx, i)
 		}
 	}
@@ -378,7 +423,11 @@ func (s *Server) handleMonthData(w http.ResponseWriter, r *http.Request) {
 	m := from.Month()
 	rows := make([]any, len(idx))
 	for k, i := range idx {
-		rows[k] = c.report(i, m, from, to)
+		row := c.report(i, m, from, to)
+		if sp := s.spelling(c.users[i].UserID).Reported; sp != "" {
+			row["base_info"].(map[string]any)["acctid"] = sp
+		}
+		rows[k] = row
 	}
 	wecomOK(w, map[string]any{"datas": rows})
 }
