@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
+	"sort"
 
 	"checkin-sync/internal/apierr"
 )
@@ -44,6 +47,8 @@ type ListQuery struct {
 
 // BatchResult is the answer to batch_create. The order of SuccessIDs is not
 // documented to follow the records', so callers match ids to keys by lookup.
+// A SuccessCount other than the number of records sent comes with an
+// apierr.Unknown error from BatchCreate.
 type BatchResult struct {
 	SuccessCount int      `json:"success_count"`
 	SuccessIDs   []string `json:"success_ids"`
@@ -128,16 +133,29 @@ func (c *Client) List(ctx context.Context, q ListQuery) ([]map[string]any, error
 	return rows, nil
 }
 
-// FindByKeys looks keys up in keyField (a text field) and returns, for each
-// key found, its records' _ids in ascending order: the first is the oldest.
-// Keys go in chunks of up to 100; a chunk pages on only until every key in
-// it has been seen or a page comes back short, so a chunk usually costs one
-// call. Keys not found are absent from the map.
-func (c *Client) FindByKeys(ctx context.Context, keyField string, keys []string) (map[string][]string, error) {
+// MaxKeysPerLookup is how many keys one data/list request of FindByKeys
+// asks for: one fewer than the page size, so that when no key has a second
+// record the page comes back short, which proves there is no other copy.
+const MaxKeysPerLookup = maxListLimit - 1
+
+// FindByKeys returns every record whose keyField (a text field) holds one
+// of keys, with the given fields, as data/list rows (the flat read shape,
+// numbers as json.Number). Every row has "_id" and keyField; the rows come
+// sorted by _id ascending across all keys, so the first row of a key is its
+// oldest record. A key with several records has several rows; a key with
+// none has no row.
+//
+// Keys are deduplicated and sent with an "in" filter in chunks of at most
+// MaxKeysPerLookup, each with limit 100 and fields = keyField + fields. A
+// chunk pages on with the data_id cursor while a page is full, so a chunk
+// whose keys have one record each costs one call. Rows whose key field is
+// not exactly one of the keys asked are dropped. A row of an asked key
+// without a string _id is a malformed answer (class Retry): dropping it
+// could hide a record and lead to a duplicate.
+func (c *Client) FindByKeys(ctx context.Context, keyField string, keys []string, fields []string) ([]map[string]any, error) {
 	if keyField == "" {
 		return nil, c.programming(c.dataList, "FindByKeys without a key field", nil)
 	}
-	found := make(map[string][]string)
 	uniq := make([]string, 0, len(keys))
 	seenKey := make(map[string]bool, len(keys))
 	for _, k := range keys {
@@ -146,52 +164,73 @@ func (c *Client) FindByKeys(ctx context.Context, keyField string, keys []string)
 			uniq = append(uniq, k)
 		}
 	}
-	for start := 0; start < len(uniq); start += maxListLimit {
-		chunk := uniq[start:min(start+maxListLimit, len(uniq))]
-		if err := c.findChunk(ctx, keyField, chunk, found); err != nil {
+	want := []string{keyField}
+	for _, f := range fields {
+		if f != "" && !slices.Contains(want, f) {
+			want = append(want, f)
+		}
+	}
+	var rows []map[string]any
+	seenID := make(map[string]bool)
+	for start := 0; start < len(uniq); start += MaxKeysPerLookup {
+		chunk := uniq[start:min(start+MaxKeysPerLookup, len(uniq))]
+		var err error
+		if rows, err = c.findChunk(ctx, keyField, chunk, want, rows, seenID); err != nil {
 			return nil, err
 		}
 	}
-	return found, nil
+	sort.SliceStable(rows, func(i, j int) bool { return rowID(rows[i]) < rowID(rows[j]) })
+	return rows, nil
 }
 
-func (c *Client) findChunk(ctx context.Context, keyField string, chunk []string, found map[string][]string) error {
-	want := make(map[string]bool, len(chunk))
+func rowID(row map[string]any) string {
+	id, _ := row["_id"].(string)
+	return id
+}
+
+// findChunk appends to rows the records of one chunk of keys.
+func (c *Client) findChunk(ctx context.Context, keyField string, chunk, fields []string, rows []map[string]any, seenID map[string]bool) ([]map[string]any, error) {
+	asked := make(map[string]bool, len(chunk))
 	values := make([]any, len(chunk))
 	for i, k := range chunk {
-		want[k] = true
+		asked[k] = true
 		values[i] = k
 	}
 	filter := &Filter{Rel: "and", Cond: []Cond{{Field: keyField, Type: "text", Method: "in", Value: values}}}
-	seen := 0
 	after := ""
 	for {
-		rows, err := c.List(ctx, ListQuery{Fields: []string{keyField}, Filter: filter, Limit: maxListLimit, After: after})
+		page, err := c.List(ctx, ListQuery{Fields: fields, Filter: filter, Limit: maxListLimit, After: after})
 		if err != nil {
-			return fmt.Errorf("look up keys: %w", err)
+			return nil, fmt.Errorf("look up keys: %w", err)
 		}
-		for _, row := range rows {
-			id, _ := row["_id"].(string)
+		for _, row := range page {
 			key, ok := row[keyField].(string)
-			if id == "" || !ok || !want[key] {
+			if !ok || !asked[key] {
 				continue
 			}
-			if len(found[key]) == 0 {
-				seen++
+			id := rowID(row)
+			if id == "" {
+				return nil, c.malformedList(fmt.Sprintf("a record of key %q came back without an _id", key))
 			}
-			found[key] = append(found[key], id)
+			if seenID[id] {
+				continue
+			}
+			seenID[id] = true
+			rows = append(rows, row)
 		}
-		if len(rows) < maxListLimit || seen == len(chunk) {
-			return nil
+		if len(page) < maxListLimit {
+			return rows, nil
 		}
-		last, _ := rows[len(rows)-1]["_id"].(string)
+		last := rowID(page[len(page)-1])
 		if last == "" || last == after {
-			return &apierr.Error{Service: service, Endpoint: c.dataList.name, Class: apierr.Retry,
-				Msg:  "a full page came back without a usable _id to page on",
-				Hint: unreadableHint}
+			return nil, c.malformedList("a full page came back without a usable _id to page on")
 		}
 		after = last
 	}
+}
+
+func (c *Client) malformedList(msg string) *apierr.Error {
+	return &apierr.Error{Service: service, Endpoint: c.dataList.name, Class: apierr.Retry, Msg: msg, Hint: unreadableHint}
 }
 
 type batchCreateReq struct {
@@ -201,10 +240,21 @@ type batchCreateReq struct {
 	IsStartWorkflow bool              `json:"is_start_workflow"`
 }
 
-// BatchCreate creates up to 100 records under transactionID. A lost answer
-// (timeout, dropped connection, 5xx, unreadable body) and 17026 come back
-// as class apierr.Unknown and are never resent here: the caller replays
-// the same transactionID or resolves the batch by key.
+// BatchCreate creates up to 100 records under transactionID. Every answer
+// falls in exactly one class (product.md "Crash safety"):
+//
+//   - success: err is nil, and SuccessCount equals len(records);
+//   - not processed (8303, 8304, HTTP 429): resent here, identical and with
+//     the same transactionID, after a backoff; if the retries run out, the
+//     error has class apierr.Retry (nothing was written);
+//   - rejected (4000, 3005, 17032, 1010): class apierr.Record;
+//   - credentials, scope, app, form or plan: apierr.Fatal; a request built
+//     wrong: apierr.Programming (nothing was written);
+//   - anything else: class apierr.Unknown, never resent here. That covers a
+//     lost answer, a timeout, a 5xx, 9004, 9007, 4012, 17026, a code the
+//     client does not know, an unreadable body, and a success answer whose
+//     success_count differs from len(records) (that error comes with the
+//     decoded BatchResult). The caller resolves the batch by key.
 func (c *Client) BatchCreate(ctx context.Context, transactionID string, records []json.RawMessage) (BatchResult, error) {
 	switch {
 	case len(records) == 0:
@@ -217,11 +267,31 @@ func (c *Client) BatchCreate(ctx context.Context, transactionID string, records 
 	req := batchCreateReq{formRef: c.form, DataList: records, TransactionID: transactionID, IsStartWorkflow: c.startWorkflow}
 	var res BatchResult
 	err := c.call(ctx, c.batchCreate, req, func(b []byte) error {
-		res = BatchResult{}
-		return decodeInto(b, &res)
+		var out struct {
+			Status       *string  `json:"status"`
+			SuccessCount *int     `json:"success_count"`
+			SuccessIDs   []string `json:"success_ids"`
+		}
+		if err := decodeInto(b, &out); err != nil {
+			return err
+		}
+		if out.Status != nil && *out.Status != "success" {
+			return fmt.Errorf("status %q, not \"success\"", *out.Status)
+		}
+		if out.SuccessCount == nil {
+			return errors.New(`no "success_count" in the answer`)
+		}
+		res = BatchResult{SuccessCount: *out.SuccessCount, SuccessIDs: out.SuccessIDs}
+		return nil
 	})
 	if err != nil {
 		return BatchResult{}, err
+	}
+	if res.SuccessCount != len(records) {
+		return res, &apierr.Error{Service: service, Endpoint: c.batchCreate.name, HTTPStatus: http.StatusOK,
+			Class: apierr.Unknown,
+			Msg:   fmt.Sprintf("success_count is %d for %d records sent", res.SuccessCount, len(records)),
+			Hint:  "some records of the batch may not have been written: " + unknownHint}
 	}
 	return res, nil
 }

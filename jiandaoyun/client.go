@@ -8,12 +8,10 @@ package jiandaoyun
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -26,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"checkin-sync/internal/apierr"
+	"checkin-sync/internal/httpx"
 	"checkin-sync/internal/retry"
 )
 
@@ -40,8 +39,9 @@ const (
 	maxErrorBody = 64 << 10
 )
 
-// DefaultTimeout bounds one HTTP exchange when Config.HTTPClient is nil.
-const DefaultTimeout = 30 * time.Second
+// DefaultTimeout bounds one HTTP exchange when Config.HTTPClient is nil
+// or has no timeout.
+const DefaultTimeout = httpx.DefaultTimeout
 
 // DefaultConcurrency is the number of requests in flight when
 // Config.Concurrency is zero.
@@ -74,7 +74,7 @@ type Config struct {
 	StartWorkflow bool // is_start_workflow on batch_create
 	StartTrigger  bool // is_start_trigger on update and delete
 	Retry         retry.Policy
-	HTTPClient    *http.Client // nil → a client with DefaultTimeout
+	HTTPClient    *http.Client // nil → a client with DefaultTimeout; copied, redirects refused, must verify TLS
 	Log           zerolog.Logger
 }
 
@@ -135,9 +135,9 @@ func New(cfg Config) (*Client, error) {
 	if policy.MaxAttempts == 0 && policy.Base == 0 {
 		policy = retry.Default()
 	}
-	hc, err := httpClient(cfg.HTTPClient, conc)
+	hc, err := httpx.NewClient(cfg.HTTPClient, httpx.Options{Timeout: DefaultTimeout, MaxIdleConnsPerHost: conc})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jiandaoyun: %w", err)
 	}
 	c := &Client{
 		key: cfg.APIKey, form: formRef{AppID: cfg.AppID, EntryID: cfg.EntryID},
@@ -185,21 +185,13 @@ func checkBaseURL(raw string) (string, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !httpx.IsLoopback(u.Hostname()) {
 			return "", fmt.Errorf("jiandaoyun: base_url %s must use https (plain http is allowed only for loopback addresses)", u.Redacted())
 		}
 	default:
 		return "", fmt.Errorf("jiandaoyun: base_url %s must use https", u.Redacted())
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func fillRates(r Rates) (Rates, error) {
@@ -230,25 +222,6 @@ func fillRates(r Rates) (Rates, error) {
 // exceed the documented limit.
 func newLimiter(perSecond float64) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(perSecond), 1)
-}
-
-// httpClient copies the caller's client (or builds one) so that redirects
-// are refused: a redirect would resend a write to an address nobody chose.
-func httpClient(hc *http.Client, conc int) (*http.Client, error) {
-	var out http.Client
-	if hc != nil {
-		if t, ok := hc.Transport.(*http.Transport); ok && t.TLSClientConfig != nil && t.TLSClientConfig.InsecureSkipVerify {
-			return nil, errors.New("jiandaoyun: TLS certificate verification must stay on")
-		}
-		out = *hc
-	} else {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = conc
-		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		out = http.Client{Transport: t, Timeout: DefaultTimeout}
-	}
-	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &out, nil
 }
 
 // call sends body to ep, retrying under the policy, and hands a 2xx body
@@ -433,9 +406,10 @@ func (c *Client) statusError(ep *endpoint, resp *http.Response, body []byte) *ap
 	case status >= 500:
 		return ep.mayBeApplied(e, "Jiandaoyun had a server or gateway error; try again later")
 	case ae.Code != 0:
-		e.Class, e.Hint = classifyCode(ae.Code)
-		if ep.unsafeResend && ae.Code == codeTransactionExists {
-			e.Class = apierr.Unknown
+		if ep.unsafeResend {
+			e.Class, e.Hint = classifyBatchCreateCode(ae.Code)
+		} else {
+			e.Class, e.Hint = classifyCode(ae.Code)
 		}
 		if isRateLimitCode(ae.Code) {
 			e.Wait = c.rateLimitWait(resp)
@@ -452,6 +426,10 @@ func (c *Client) statusError(ep *endpoint, resp *http.Response, body []byte) *ap
 	case status/100 == 3:
 		e.Class = apierr.Fatal
 		e.Hint = "Jiandaoyun answered with a redirect to " + resp.Header.Get("Location") + ": set jiandaoyun.base_url to the final address"
+	case ep.unsafeResend:
+		// Not an answer this client knows: the batch may have been written.
+		e.Class = apierr.Unknown
+		e.Hint = "Jiandaoyun answered without an error code: " + batchUnknownHint
 	default:
 		e.Class = apierr.Record
 		e.Hint = "Jiandaoyun rejected the request without an error code"

@@ -17,8 +17,49 @@ func isRateLimitCode(code int) bool {
 	return code == codeRateEnterprise || code == codeRateInterface
 }
 
+// isRejectedCode: the codes with which the API refuses the records of a
+// request (product.md "Crash safety": rejected). Nothing was written.
+func isRejectedCode(code int) bool {
+	switch code {
+	case 4000, 3005, 17032, 1010:
+		return true
+	}
+	return false
+}
+
+const batchUnknownHint = "the batch may or may not have been written: " + unknownHint
+
+// classifyBatchCreateCode classes a code answered to batch_create. Every
+// answer falls in exactly one class (product.md "Crash safety"):
+//   - not processed (8303, 8304): Retry; the client resends the identical
+//     request, same transaction_id, after a backoff;
+//   - rejected (4000, 3005, 17032, 1010): Record;
+//   - credentials, scope, app, form or plan: Fatal, and a request built
+//     wrong: Programming (in both, nothing was written);
+//   - anything else, including 9004, 9007, 4012, 17026, 4001 and any code
+//     the client does not know: Unknown, never resent by the client.
+func classifyBatchCreateCode(code int) (apierr.Class, string) {
+	class, hint := classifyCode(code)
+	switch {
+	case isRateLimitCode(code):
+		return apierr.Retry, hint
+	case class == apierr.Fatal || class == apierr.Programming:
+		return class, hint
+	case isRejectedCode(code):
+		return apierr.Record, hint
+	case code == codeTransactionExists:
+		return apierr.Unknown, "the transaction_id was used before: " + batchUnknownHint
+	case class == apierr.Record:
+		// Not a code this client knows.
+		return apierr.Unknown, "Jiandaoyun answered with a code this client does not know: " + batchUnknownHint
+	}
+	return apierr.Unknown, hint + "; " + batchUnknownHint
+}
+
 // classifyCode maps a Jiandaoyun error code to its class and a hint that
-// names the fix. Codes not listed are permanent for the records sent.
+// names the fix, for every endpoint but batch_create (see
+// classifyBatchCreateCode). Codes not listed are permanent for the records
+// sent.
 func classifyCode(code int) (apierr.Class, string) {
 	switch code {
 	// Transient: wait and resend.

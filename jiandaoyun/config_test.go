@@ -206,7 +206,7 @@ func TestPreSendChecks(t *testing.T) {
 		{"update without data", c.Update(ctx, "x", nil), apierr.Programming},
 		{"get without id", second(c.Get(ctx, "")), apierr.Programming},
 		{"delete without id", c.Delete(ctx, ""), apierr.Programming},
-		{"find without field", second(c.FindByKeys(ctx, "", []string{"a"})), apierr.Programming},
+		{"find without field", second(c.FindByKeys(ctx, "", []string{"a"}, nil)), apierr.Programming},
 	}
 	for _, ch := range checks {
 		if got := apierr.ClassOf(ch.err); got != ch.class {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -177,5 +180,119 @@ func TestBatchCreateCancelledInFlight(t *testing.T) {
 	_, err := c.BatchCreate(ctx, "tx", []json.RawMessage{json.RawMessage(`{}`)})
 	if apierr.ClassOf(err) != apierr.Unknown || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v (class %v)", err, apierr.ClassOf(err))
+	}
+}
+
+// The lookup's requests: chunks of at most 99 keys, limit 100, the key
+// field first in fields, and the data_id cursor while a page is full. Rows
+// of keys not asked (a case variant, another key) are dropped.
+func TestFindByKeysRequestsAndFiltering(t *testing.T) {
+	type listBody struct {
+		DataID string   `json:"data_id"`
+		Fields []string `json:"fields"`
+		Limit  int      `json:"limit"`
+		Filter Filter   `json:"filter"`
+	}
+	var mu sync.Mutex
+	var reqs []listBody
+	c := serveClient(t, func(w http.ResponseWriter, r *http.Request) {
+		var b listBody
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		reqs = append(reqs, b)
+		mu.Unlock()
+		var rows []map[string]any
+		first, _ := b.Filter.Cond[0].Value[0].(string)
+		switch {
+		case first == "k000" && b.DataID == "":
+			// A full page: asked keys, a case variant, an unasked key, a
+			// non-string key and a copy of k001; the ids sort out of
+			// request order.
+			rows = append(rows,
+				map[string]any{"_id": "id-50", "sync_key": "k001", "work_days": 1},
+				map[string]any{"_id": "id-51", "sync_key": "K001"},
+				map[string]any{"_id": "id-52", "sync_key": "zzz"},
+				map[string]any{"_id": "id-53", "sync_key": 7},
+				map[string]any{"_id": "id-10", "sync_key": "k000"})
+			for i := len(rows); i < 100; i++ {
+				rows = append(rows, map[string]any{"_id": fmt.Sprintf("id-6%02d", i), "sync_key": "other"})
+			}
+		case first == "k000":
+			rows = append(rows, map[string]any{"_id": "id-70", "sync_key": "k001"})
+		default:
+			rows = append(rows, map[string]any{"_id": "id-20", "sync_key": first})
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": rows})
+	})
+	var keys []string
+	for i := range 150 {
+		keys = append(keys, fmt.Sprintf("k%03d", i))
+	}
+	rows, err := c.FindByKeys(testCtx(t), "sync_key", keys, []string{"work_days", "sync_key", "name"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, row := range rows {
+		got = append(got, row["_id"].(string)+" "+row["sync_key"].(string))
+	}
+	want := []string{"id-10 k000", "id-20 k099", "id-50 k001", "id-70 k001"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	if n, ok := rows[2]["work_days"].(json.Number); !ok || n != "1" {
+		t.Errorf("work_days %#v, want json.Number", rows[2]["work_days"])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests, want 3", len(reqs))
+	}
+	for i, r := range reqs {
+		if r.Limit != 100 || !reflect.DeepEqual(r.Fields, []string{"sync_key", "work_days", "name"}) {
+			t.Errorf("request %d: limit %d fields %v", i, r.Limit, r.Fields)
+		}
+		cond := r.Filter.Cond
+		if len(cond) != 1 || cond[0].Field != "sync_key" || cond[0].Method != "in" || len(cond[0].Value) > 99 {
+			t.Errorf("request %d: filter %+v", i, r.Filter)
+		}
+	}
+	if reqs[0].DataID != "" || reqs[1].DataID != "id-699" || len(reqs[0].Filter.Cond[0].Value) != 99 || len(reqs[2].Filter.Cond[0].Value) != 51 {
+		t.Errorf("cursor %q then %q; chunks of %d and %d keys", reqs[0].DataID, reqs[1].DataID,
+			len(reqs[0].Filter.Cond[0].Value), len(reqs[2].Filter.Cond[0].Value))
+	}
+}
+
+// A row of an asked key without an _id, or a full page that does not move
+// the cursor, is a malformed answer: never a silently shorter result.
+func TestFindByKeysMalformedAnswers(t *testing.T) {
+	for name, page := range map[string]func(after string) []map[string]any{
+		"row without _id": func(string) []map[string]any {
+			return []map[string]any{{"sync_key": "a"}}
+		},
+		"cursor stuck": func(after string) []map[string]any {
+			rows := make([]map[string]any, 100)
+			for i := range rows {
+				rows[i] = map[string]any{"_id": "same", "sync_key": "a"}
+			}
+			return rows
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := serveClient(t, func(w http.ResponseWriter, r *http.Request) {
+				var b struct {
+					DataID string `json:"data_id"`
+				}
+				_ = json.NewDecoder(r.Body).Decode(&b)
+				_ = json.NewEncoder(w).Encode(map[string]any{"data": page(b.DataID)})
+			})
+			rows, err := c.FindByKeys(testCtx(t), "sync_key", []string{"a"}, nil)
+			if !apierr.IsRetry(err) || rows != nil {
+				t.Fatalf("rows %v, err %v (class %v)", rows, err, apierr.ClassOf(err))
+			}
+		})
 	}
 }

@@ -112,20 +112,112 @@ func TestWidgetsWithSubform(t *testing.T) {
 	}
 }
 
+// keysOf returns the key field of each row, and checks that the rows come
+// sorted by _id and that each has one.
+func keysOf(t *testing.T, rows []map[string]any) []string {
+	t.Helper()
+	var out []string
+	prev := ""
+	for i, row := range rows {
+		id, _ := row["_id"].(string)
+		if id == "" || id <= prev {
+			t.Fatalf("row %d: _id %q after %q; want ascending ids", i, id, prev)
+		}
+		prev = id
+		k, _ := row["sync_key"].(string)
+		out = append(out, k)
+	}
+	return out
+}
+
+func idsOf(rows []map[string]any) []string {
+	out := make([]string, len(rows))
+	for i, row := range rows {
+		out[i], _ = row["_id"].(string)
+	}
+	return out
+}
+
+// 99 keys with one record each: one call, whose short page proves that no
+// key has another copy.
+func TestFindByKeysOneCallFor99Keys(t *testing.T) {
+	srv, c := startClient(t, nil)
+	var keys, want []string
+	for i := range 99 {
+		k := fmt.Sprintf("u%02d|2025-06", i)
+		keys = append(keys, k)
+		want = append(want, srv.InsertRecord(map[string]any{"sync_key": k, "work_days": i, "name": "n" + k}))
+	}
+	srv.InsertRecord(map[string]any{"sync_key": "other|2025-06"}) // not asked
+	rows, err := c.FindByKeys(testCtx(t), "sync_key", keys, []string{"work_days", "sync_key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Calls("data/list"); n != 1 {
+		t.Errorf("data/list calls = %d, want 1", n)
+	}
+	if got := keysOf(t, rows); !reflect.DeepEqual(got, keys) {
+		t.Errorf("keys = %v", got)
+	}
+	if got := idsOf(rows); !reflect.DeepEqual(got, want) {
+		t.Errorf("ids = %v, want %v", got, want)
+	}
+	if n, ok := rows[7]["work_days"].(json.Number); !ok || n.String() != "7" {
+		t.Errorf("work_days = %#v, want json.Number 7", rows[7]["work_days"])
+	}
+	if _, ok := rows[0]["name"]; ok {
+		t.Error("a field not asked for came back")
+	}
+}
+
+// A key with a second copy among 99 keys fills the page: the lookup pages
+// on once and returns both copies.
+func TestFindByKeysSecondCopyCostsOneMoreCall(t *testing.T) {
+	srv, c := startClient(t, nil)
+	var keys []string
+	for i := range 99 {
+		k := fmt.Sprintf("u%02d|2025-06", i)
+		keys = append(keys, k)
+		srv.InsertRecord(map[string]any{"sync_key": k})
+	}
+	first := srv.Records()[42].ID
+	second := srv.InsertRecord(map[string]any{"sync_key": keys[42], "work_days": 3})
+	rows, err := c.FindByKeys(testCtx(t), "sync_key", keys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Calls("data/list"); n != 2 {
+		t.Errorf("data/list calls = %d, want 2", n)
+	}
+	if len(rows) != 100 {
+		t.Fatalf("%d rows, want 100", len(rows))
+	}
+	keysOf(t, rows)
+	var copies []string
+	for _, row := range rows {
+		if row["sync_key"] == keys[42] {
+			copies = append(copies, row["_id"].(string))
+		}
+	}
+	if !reflect.DeepEqual(copies, []string{first, second}) {
+		t.Errorf("copies of %s = %v, want %v (oldest first)", keys[42], copies, []string{first, second})
+	}
+}
+
 func TestFindByKeysChunksAndPages(t *testing.T) {
 	srv, c := startClient(t, nil)
 	ctx := testCtx(t)
 
-	ids := map[string]string{}
+	ids := map[string][]string{}
 	for i := range 250 {
 		k := fmt.Sprintf("k%03d", i)
-		ids[k] = srv.InsertRecord(map[string]any{"sync_key": k, "work_days": i})
+		ids[k] = append(ids[k], srv.InsertRecord(map[string]any{"sync_key": k, "work_days": i}))
 	}
-	// Later copies: k005's falls beyond its chunk's first full page; k120's
-	// and k130's sit in a short page.
-	dup005 := srv.InsertRecord(map[string]any{"sync_key": "k005"})
-	dup120 := srv.InsertRecord(map[string]any{"sync_key": "k120"})
-	dup130 := srv.InsertRecord(map[string]any{"sync_key": "k130"})
+	// Later copies: k005's fills the first chunk's page (99 keys + 1),
+	// k120's and k130's sit in the second chunk's short page.
+	for _, k := range []string{"k005", "k120", "k130"} {
+		ids[k] = append(ids[k], srv.InsertRecord(map[string]any{"sync_key": k}))
+	}
 
 	var keys []string
 	for i := range 140 {
@@ -134,35 +226,35 @@ func TestFindByKeysChunksAndPages(t *testing.T) {
 	for i := range 10 {
 		keys = append(keys, fmt.Sprintf("absent%d", i))
 	}
-	keys = append(keys, "k000", "k120", "absent0") // repeated requests are asked once
+	keys = append(keys, "k000", "k120", "absent0") // repeated keys are asked once
 
-	got, err := c.FindByKeys(ctx, "sync_key", keys)
+	rows, err := c.FindByKeys(ctx, "sync_key", keys, []string{"work_days"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Calls("data/list"); n != 2 {
-		t.Errorf("data/list calls = %d, want one per chunk (2)", n)
+	// 150 distinct keys: a chunk of 99 (a full page, then an empty one)
+	// and a chunk of 51 (a short page).
+	if n := srv.Calls("data/list"); n != 3 {
+		t.Errorf("data/list calls = %d, want 3", n)
+	}
+	keysOf(t, rows)
+	got := map[string][]string{}
+	for _, row := range rows {
+		k := row["sync_key"].(string)
+		got[k] = append(got[k], row["_id"].(string))
 	}
 	if len(got) != 140 {
 		t.Errorf("%d keys found, want 140", len(got))
 	}
 	for i := range 140 {
 		k := fmt.Sprintf("k%03d", i)
-		want := []string{ids[k]}
-		switch k {
-		case "k120":
-			want = append(want, dup120)
-		case "k130":
-			want = append(want, dup130)
-		}
-		if !reflect.DeepEqual(got[k], want) {
-			t.Errorf("%s = %v, want %v", k, got[k], want)
+		if !reflect.DeepEqual(got[k], ids[k]) {
+			t.Errorf("%s = %v, want %v", k, got[k], ids[k])
 		}
 	}
-	if _, ok := got["absent0"]; ok {
-		t.Error("an absent key was found")
+	if len(rows) != 143 {
+		t.Errorf("%d rows, want 143", len(rows))
 	}
-	_ = dup005 // beyond the first full page, in which every key was seen: not fetched
 
 	// Three records per key: a chunk of 50 keys needs the cursor.
 	want := map[string][]string{}
@@ -175,9 +267,15 @@ func TestFindByKeysChunksAndPages(t *testing.T) {
 		}
 	}
 	before := srv.Calls("data/list")
-	got, err = c.FindByKeys(ctx, "sync_key", ykeys)
+	rows, err = c.FindByKeys(ctx, "sync_key", ykeys, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	keysOf(t, rows)
+	got = map[string][]string{}
+	for _, row := range rows {
+		k := row["sync_key"].(string)
+		got[k] = append(got[k], row["_id"].(string))
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("paged lookup = %v\nwant %v", got, want)
@@ -188,7 +286,7 @@ func TestFindByKeysChunksAndPages(t *testing.T) {
 
 	// No keys, no calls.
 	before = srv.Calls("data/list")
-	if got, err := c.FindByKeys(ctx, "sync_key", nil); err != nil || len(got) != 0 || srv.Calls("data/list") != before {
+	if got, err := c.FindByKeys(ctx, "sync_key", nil, []string{"work_days"}); err != nil || len(got) != 0 || srv.Calls("data/list") != before {
 		t.Errorf("empty lookup = %v, %v", got, err)
 	}
 }
@@ -664,7 +762,7 @@ func TestFindByKeysHonoursContext(t *testing.T) {
 	srv.SetFaults(fakeapi.Faults{Latency: 10 * time.Second})
 	ctx, cancel := context.WithTimeout(testCtx(t), 50*time.Millisecond)
 	defer cancel()
-	_, err := c.FindByKeys(ctx, "sync_key", []string{"a"})
+	_, err := c.FindByKeys(ctx, "sync_key", []string{"a"}, nil)
 	if err == nil || ctx.Err() == nil {
 		t.Fatalf("err = %v", err)
 	}
@@ -686,7 +784,7 @@ func TestDroppedConnectionsOnIdempotentCalls(t *testing.T) {
 			t.Fatalf("update %d: %v", i, err)
 		}
 	}
-	got, err := c.FindByKeys(ctx, "sync_key", []string{"k0", "k9"})
+	got, err := c.FindByKeys(ctx, "sync_key", []string{"k0", "k9"}, nil)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("lookup = %v, %v", got, err)
 	}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"checkin-sync/internal/apierr"
+	"checkin-sync/internal/httpx"
 	"checkin-sync/internal/retry"
 )
 
@@ -31,7 +32,7 @@ import (
 const (
 	DefaultRatePerMinute = 50  // getcheckin_monthdata; WeCom documents 60/min
 	DefaultListPerMinute = 600 // department/simplelist + user/simplelist together
-	DefaultTimeout       = 30 * time.Second
+	DefaultTimeout       = httpx.DefaultTimeout
 	maxBody              = 32 << 20 // a 100-user month report is well under 1 MB
 )
 
@@ -43,7 +44,7 @@ type Config struct {
 	RatePerMinute float64 // getcheckin_monthdata pace; 0 → DefaultRatePerMinute
 	ListPerMinute float64 // user-listing pace; 0 → DefaultListPerMinute
 	Retry         retry.Policy
-	HTTPClient    *http.Client // nil → 30 s timeout, TLS verification on
+	HTTPClient    *http.Client // nil → 30 s timeout; copied, redirects refused, TLS verification must stay on
 	Log           zerolog.Logger
 }
 
@@ -79,6 +80,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Secret == "" {
 		return nil, errors.New("wecom secret is empty")
 	}
+	hc, err := httpx.NewClient(cfg.HTTPClient, httpx.Options{Timeout: DefaultTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("wecom: %w", err)
+	}
 	perMin := cfg.RatePerMinute
 	if perMin == 0 {
 		perMin = DefaultRatePerMinute
@@ -94,7 +99,7 @@ func New(cfg Config) (*Client, error) {
 		base:     strings.TrimRight(u.String(), "/"),
 		corpID:   cfg.CorpID,
 		secret:   cfg.Secret,
-		hc:       httpClient(cfg.HTTPClient),
+		hc:       hc,
 		log:      cfg.Log,
 		policy:   cfg.Retry,
 		monthLim: rate.NewLimiter(rate.Limit(perMin/60), 1),
@@ -102,23 +107,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.tok.now = time.Now
 	return c, nil
-}
-
-// httpClient returns hc, or a default one, with a timeout and without
-// redirects: the WeCom API never redirects, and following one would send
-// the access token to wherever it points.
-func httpClient(hc *http.Client) *http.Client {
-	var out http.Client
-	if hc != nil {
-		out = *hc
-	}
-	if out.Timeout == 0 {
-		out.Timeout = DefaultTimeout
-	}
-	if out.CheckRedirect == nil {
-		out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-	return &out
 }
 
 // Stats returns the calls and retries per endpoint so far.

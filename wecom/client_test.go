@@ -246,8 +246,8 @@ func TestMonthDataRows(t *testing.T) {
 	}
 	sawString, sawNumber := false, false
 	for i, row := range res.Rows {
-		if row.UserID != ids[i] {
-			t.Fatalf("row %d is %s, want %s (request order)", i, row.UserID, ids[i])
+		if row.UserID != ids[i] || row.Requested != ids[i] {
+			t.Fatalf("row %d is %s (requested %s), want %s (request order)", i, row.UserID, row.Requested, ids[i])
 		}
 		if got, want := canonical(t, row.Report), canonical(t, company.Report(row.UserID, june)); got != want {
 			t.Errorf("%s:\n got %s\nwant %s", row.UserID, got, want)
@@ -347,7 +347,9 @@ func TestMonthDataMatching(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Rows) != 2 || res.Rows[0].UserID != "ZhangSan" || res.Rows[1].UserID != "LiSi" {
+	// Rows carry WeCom's spelling (acctid) and the requested one.
+	if len(res.Rows) != 2 || res.Rows[0].UserID != "zhangsan" || res.Rows[0].Requested != "ZhangSan" ||
+		res.Rows[1].UserID != "LISI" || res.Rows[1].Requested != "LiSi" {
 		t.Fatalf("rows %+v", res.Rows)
 	}
 	if wd := res.Rows[0].Report["summary_info"].(map[string]any)["work_days"]; wd != json.Number("20") {
@@ -889,5 +891,86 @@ func TestTokenWaiterOutlivesCancelledLeader(t *testing.T) {
 	}
 	if err := <-waiterErr; err != nil {
 		t.Errorf("waiter failed with the leader's cancellation: %v", err)
+	}
+}
+
+// WeCom's 301024 on a one-day range (the 2nd of the current month) is "no
+// complete day yet", a class the engine asks about without the code; on
+// any other range it stays a programming error.
+func TestOneDayRangeRefused(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	c, _ := handlerClient(t, func(w http.ResponseWriter, r *http.Request) {
+		var b monthRequest
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		bodies = append(bodies, fmt.Sprintf("%d-%d", b.StartTime, b.EndTime))
+		mu.Unlock()
+		fmt.Fprint(w, `{"errcode":301024,"errmsg":"checkin time span over limit"}`)
+	})
+	day := month.Date{Year: 2025, Mon: 7, Day: 1}
+	_, err := c.MonthData(testCtx(t), day, day, []string{"a", "b"})
+	e, ok := apierr.As(err)
+	if !ok || e.Class != apierr.NoCompleteDay || !apierr.IsNoCompleteDay(err) || apierr.IsFatal(err) {
+		t.Fatalf("one-day range: %v (class %v)", err, apierr.ClassOf(err))
+	}
+	if !strings.Contains(e.Hint, "2025-07-01") || !strings.Contains(e.Hint, "skipped") {
+		t.Errorf("hint %q", e.Hint)
+	}
+	_, err = c.MonthData(testCtx(t), day, day.AddDays(1), []string{"a"})
+	if apierr.ClassOf(err) != apierr.Programming || apierr.IsNoCompleteDay(err) {
+		t.Errorf("two-day range: %v (class %v)", err, apierr.ClassOf(err))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	cst := day.CST().Unix()
+	want := []string{fmt.Sprintf("%d-%d", cst, cst), fmt.Sprintf("%d-%d", cst, cst+86400)}
+	if !slices.Equal(bodies, want) {
+		t.Errorf("requests %v, want one each, %v", bodies, want)
+	}
+}
+
+// Listing deduplicates userids ignoring case, keeping the first spelling
+// seen, and exclusions match ignoring case.
+func TestUsersCaseInsensitive(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/cgi-bin/gettoken", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"errcode":0,"errmsg":"ok","access_token":"tok","expires_in":7200}`)
+	})
+	mux.HandleFunc("/cgi-bin/department/simplelist", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"errcode":0,"errmsg":"ok","department_id":[{"id":1,"parentid":0},{"id":2,"parentid":1}]}`)
+	})
+	mux.HandleFunc("/cgi-bin/user/simplelist", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("department_id") {
+		case "1":
+			fmt.Fprint(w, `{"errcode":0,"errmsg":"ok","userlist":[{"userid":"ZhangSan","name":"张三","department":[1]},{"userid":"lisi","name":"李四","department":[1]}]}`)
+		default:
+			fmt.Fprint(w, `{"errcode":0,"errmsg":"ok","userlist":[{"userid":"zhangsan","name":"张三","department":[2]},{"userid":"WangWu","name":"王五","department":[2]},{"userid":"LISI","name":"李四","department":[2]}]}`)
+		}
+	})
+	base := newLoopbackServer(t, mux)
+	c, err := New(Config{BaseURL: base, CorpID: "c", Secret: "s", ListPerMinute: 600000, Retry: fastRetry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Users(testCtx(t), Selection{Exclude: []string{"wangwu"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []User{
+		{UserID: "ZhangSan", Name: "张三", Departments: []int{1, 2}},
+		{UserID: "lisi", Name: "李四", Departments: []int{1, 2}},
+	}
+	slices.SortFunc(want, func(a, b User) int { return strings.Compare(a.UserID, b.UserID) })
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("users %+v\nwant %+v", got, want)
+	}
+
+	got, err = c.Users(testCtx(t), Selection{UserIDs: []string{"Bob", " bob ", "ALICE", "alice", "Carol"}, Exclude: []string{"CAROL"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := userIDsOf(got); !slices.Equal(ids, []string{"ALICE", "Bob"}) {
+		t.Errorf("explicit ids %v, want [ALICE Bob]", ids)
 	}
 }

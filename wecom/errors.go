@@ -38,7 +38,12 @@ const (
 	hintRobotOff    = "the robot is disabled; enable it in the group settings"
 	hintRobotGroup  = "the robot is no longer in the group; add it again or update alert.wecom_webhook"
 	hintRobotTooBig = "the alert message was rejected as too long or malformed"
+	hintOneDay      = "nothing to fetch yet: WeCom refused the one-day range %s (endtime = starttime); the month is skipped with a warning until it has a second complete day"
 )
+
+// codeSpanRefused is getcheckin_monthdata's "checkin time span over
+// limit"; for a one-day range it becomes apierr.NoCompleteDay.
+const codeSpanRefused = 301024
 
 // Reasons for skipped users, as shown in the run summary.
 const (
@@ -69,7 +74,7 @@ func classify(endpoint string, code int, msg string, blockWait time.Duration) *a
 		e.Class, e.Hint = apierr.Fatal, hintForbidden
 	case 60020:
 		e.Class, e.Hint = apierr.Fatal, hintTrustedIP
-	case 41001, 301023, 301024:
+	case 41001, 301023, codeSpanRefused:
 		e.Class, e.Hint = apierr.Programming, hintBug
 	case 301021, 60111:
 		if endpoint == epMonthData {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -15,18 +16,26 @@ import (
 const MaxUsersPerCall = 100
 
 // MonthResult is the outcome of one MonthData call. Every requested userid
-// appears in exactly one of Rows, Skipped, Missing or Multiple.
+// appears in exactly one of Rows (as Row.Requested), Skipped, Missing or
+// Multiple. Rows are matched to requested userids ignoring case; Skipped,
+// Missing and Multiple name userids as they were requested.
 type MonthResult struct {
 	Rows     []Row    // one per requested user with exactly one row, in request order
 	Skipped  []Skip   // bad userids isolated by bisecting
 	Missing  []string // requested, but WeCom returned no row
-	Multiple []string // requested, but WeCom returned several rows
+	Multiple []string // requested, but WeCom returned several rows (ignoring case)
 }
 
 // Row is one user's month report.
 type Row struct {
-	UserID string         // the requested (listed) userid, not the returned acctid
-	Report map[string]any // one `datas` element; numbers are json.Number
+	// UserID is the userid as WeCom spelled it in the row's
+	// base_info.acctid. WeCom userids are case-insensitive, so it may differ
+	// in case from Requested; it is what the `userid` source shows.
+	UserID string
+	// Requested is the userid as it was requested (listed), spelled as in
+	// the request: the row answers that request.
+	Requested string
+	Report    map[string]any // one `datas` element; numbers are json.Number
 }
 
 // Skip is a userid WeCom refused.
@@ -50,6 +59,11 @@ type monthRequest struct {
 // 60011) is split in halves, recursively, until the bad ids are isolated;
 // they come back in Skipped and the others still yield rows. Any other
 // error fails the whole call.
+//
+// When start == end (the 2nd of the current month) and WeCom refuses the
+// range with 301024, the error has class apierr.NoCompleteDay: there is
+// nothing to fetch yet, and the caller skips the month with a warning.
+// 301024 for any other range is a Programming error.
 func (c *Client) MonthData(ctx context.Context, start, end month.Date, userids []string) (*MonthResult, error) {
 	if len(userids) == 0 || len(userids) > MaxUsersPerCall {
 		return nil, programming(epMonthData, "month data for %d userids; want 1 to %d", len(userids), MaxUsersPerCall)
@@ -120,6 +134,12 @@ func (c *Client) fetchMonth(ctx context.Context, start, end month.Date, ids []st
 		datas, err = decodeDatas(raw)
 		return err
 	})
+	if e, ok := apierr.As(err); ok && e.Code == codeSpanRefused && start == end {
+		// The reference does not confirm that WeCom accepts a one-day
+		// range (endtime = starttime); this is its refusal of one.
+		e.Class = apierr.NoCompleteDay
+		e.Hint = fmt.Sprintf(hintOneDay, start)
+	}
 	return datas, err
 }
 
@@ -148,8 +168,8 @@ func decodeDatas(raw []byte) ([]map[string]any, error) {
 }
 
 // matchRows assigns the returned rows to the requested ids. acctid is
-// matched ignoring case; the Row keeps the requested spelling, which is
-// what the record key uses. A row without a string base_info.acctid cannot
+// matched ignoring case; the Row carries both WeCom's spelling (UserID)
+// and the requested one (Requested). A row without a string base_info.acctid cannot
 // be assigned: it is dropped with a warning (its user then shows as
 // missing) rather than failing the batch for everyone.
 func (c *Client) matchRows(ids []string, datas []map[string]any, res *MonthResult) {
@@ -177,7 +197,8 @@ func (c *Client) matchRows(ids []string, datas []map[string]any, res *MonthResul
 		case 0:
 			res.Missing = append(res.Missing, id)
 		case 1:
-			res.Rows = append(res.Rows, Row{UserID: id, Report: rows[0]})
+			acct, _ := acctID(rows[0])
+			res.Rows = append(res.Rows, Row{UserID: acct, Requested: id, Report: rows[0]})
 		default:
 			res.Multiple = append(res.Multiple, id)
 		}

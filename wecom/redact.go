@@ -3,10 +3,11 @@ package wecom
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
+
+	"checkin-sync/internal/httpx"
 )
 
 // secretParam matches the query parameters that carry credentials: the
@@ -65,19 +66,11 @@ func checkURL(raw, what string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !httpx.IsLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("%s %q: must use https (plain http is allowed only for loopback addresses)", what, RedactURL(raw))
 		}
 	default:
 		return nil, fmt.Errorf("%s %q: scheme must be https", what, RedactURL(raw))
 	}
 	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

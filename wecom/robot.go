@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"checkin-sync/internal/apierr"
+	"checkin-sync/internal/httpx"
 	"checkin-sync/internal/retry"
 )
 
@@ -35,16 +37,21 @@ type Robot struct {
 }
 
 // NewRobot returns a Robot for webhookURL. The URL must be https unless it
-// points at a loopback address; a bad URL is reported by SendMarkdown.
-// hc nil → 30 s timeout, TLS verification on.
+// points at a loopback address; a bad URL, or an hc that skips TLS
+// verification, is reported by SendMarkdown. hc nil → 30 s timeout; hc is
+// copied and redirects are refused.
 func NewRobot(webhookURL string, hc *http.Client, log zerolog.Logger) *Robot {
 	_, err := checkURL(webhookURL, "webhook URL")
+	client, hcErr := httpx.NewClient(hc, httpx.Options{Timeout: DefaultTimeout})
+	if err == nil && hcErr != nil {
+		err = fmt.Errorf("webhook client: %w", hcErr)
+	}
 	p := retry.Default()
 	p.MaxAttempts = 3
 	return &Robot{
 		url:    webhookURL,
 		urlErr: err,
-		hc:     httpClient(hc),
+		hc:     client,
 		log:    log,
 		// WeCom allows 20 messages a minute per robot.
 		lim:    rate.NewLimiter(rate.Every(3*time.Second), 1),

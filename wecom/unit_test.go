@@ -2,6 +2,7 @@ package wecom
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -91,8 +92,22 @@ func TestNewValidates(t *testing.T) {
 	if c.hc.Timeout != DefaultTimeout {
 		t.Errorf("timeout %v", c.hc.Timeout)
 	}
-	if c.hc.Transport != nil {
-		t.Errorf("default client must use the default transport (TLS verification on)")
+	tr, ok := c.hc.Transport.(*http.Transport)
+	if !ok || tr.TLSClientConfig == nil || tr.TLSClientConfig.InsecureSkipVerify || tr.TLSClientConfig.MinVersion < tls.VersionTLS12 {
+		t.Errorf("default client: transport %T must verify TLS (1.2 or later)", c.hc.Transport)
+	}
+	if c.hc.CheckRedirect == nil {
+		t.Error("default client follows redirects")
+	}
+
+	insecure := base
+	insecure.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	if _, err := New(insecure); err == nil || !strings.Contains(err.Error(), "verification must stay on") {
+		t.Errorf("insecure TLS: %v", err)
+	}
+	r := NewRobot("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k", insecure.HTTPClient, zerolog.Nop())
+	if err := r.SendMarkdown(context.Background(), "x"); !apierr.IsFatal(err) || !strings.Contains(err.Error(), "verification must stay on") {
+		t.Errorf("robot with insecure TLS: %v", err)
 	}
 }
 
@@ -122,7 +137,7 @@ func TestClassify(t *testing.T) {
 		{epMonthData, 60111, apierr.BadUser, ""},
 		{epMonthData, 41001, apierr.Programming, "bug"},
 		{epMonthData, 301023, apierr.Programming, "bug"},
-		{epMonthData, 301024, apierr.Programming, "bug"},
+		{epMonthData, 301024, apierr.Programming, "bug"}, // see TestOneDayRangeRefused for start == end
 		{epMonthData, 12345, apierr.Fatal, "unexpected WeCom error"},
 	}
 	for _, tc := range cases {

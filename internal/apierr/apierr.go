@@ -33,11 +33,16 @@ const (
 	// BadUser: one or more userids in the request are unknown or outside
 	// the app's visible range.
 	BadUser
+	// NoCompleteDay: the requested range has nothing to fetch yet (WeCom
+	// refused a one-day range of the current month); skip the month with
+	// a warning and go on.
+	NoCompleteDay
 )
 
 var classNames = map[Class]string{
 	Retry: "retry", TokenExpired: "token-expired", Record: "record", Fatal: "fatal",
 	Programming: "programming", Unknown: "unknown-outcome", Missing: "missing", BadUser: "bad-user",
+	NoCompleteDay: "no-complete-day",
 }
 
 func (c Class) String() string {
@@ -109,7 +114,9 @@ func ClassOf(err error) Class {
 	return 0
 }
 
-// CodeOf returns the API code inside err, or 0.
+// CodeOf returns the API code inside err, or 0. It is for display and
+// alert de-duplication only: callers decide what to do from the class,
+// through the Is* helpers below.
 func CodeOf(err error) int {
 	if e, ok := As(err); ok {
 		return e.Code
@@ -117,8 +124,39 @@ func CodeOf(err error) int {
 	return 0
 }
 
-// IsFatal reports whether err should stop the run.
+// IsFatal reports whether err should stop the run: class Fatal or
+// Programming.
 func IsFatal(err error) bool {
 	c := ClassOf(err)
 	return c == Fatal || c == Programming
 }
+
+// IsRetry reports whether err is transient and nothing it concerns was
+// written: the request was refused (rate limit, busy) or never sent, and
+// the client's own retries ran out. On a batch_create this means "not
+// processed": the batch may be sent again with the same transaction_id.
+func IsRetry(err error) bool { return ClassOf(err) == Retry }
+
+// IsUnknownOutcome reports whether a write may or may not have been
+// applied (a lost answer, a timeout, a 5xx, an unreadable body, or on
+// batch_create any answer that is neither success, not processed nor
+// rejected). The caller must resolve it by looking the keys up; it must
+// never resend blindly.
+func IsUnknownOutcome(err error) bool { return ClassOf(err) == Unknown }
+
+// IsRejected reports whether the API refused the records in the request
+// (class Record): nothing was written, and sending the same records again
+// will fail again.
+func IsRejected(err error) bool { return ClassOf(err) == Record }
+
+// IsMissing reports whether the record addressed by data_id no longer
+// exists (deleted by hand): resolve its key again.
+func IsMissing(err error) bool { return ClassOf(err) == Missing }
+
+// IsBadUser reports whether a request failed on a userid that is unknown
+// or outside the app's visible range.
+func IsBadUser(err error) bool { return ClassOf(err) == BadUser }
+
+// IsNoCompleteDay reports whether the range asked for has nothing to fetch
+// yet: skip that month with a warning and go on with the run.
+func IsNoCompleteDay(err error) bool { return ClassOf(err) == NoCompleteDay }

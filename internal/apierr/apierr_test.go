@@ -37,3 +37,31 @@ func TestClassIsFoundThroughWrapping(t *testing.T) {
 		t.Errorf("class name %q", Unknown.String())
 	}
 }
+
+func TestBehaviourHelpers(t *testing.T) {
+	helpers := map[string]func(error) bool{
+		"IsFatal": IsFatal, "IsRetry": IsRetry, "IsUnknownOutcome": IsUnknownOutcome, "IsRejected": IsRejected,
+		"IsMissing": IsMissing, "IsBadUser": IsBadUser, "IsNoCompleteDay": IsNoCompleteDay,
+	}
+	want := map[Class]string{
+		Retry: "IsRetry", Record: "IsRejected", Fatal: "IsFatal", Programming: "IsFatal",
+		Unknown: "IsUnknownOutcome", Missing: "IsMissing", BadUser: "IsBadUser", NoCompleteDay: "IsNoCompleteDay",
+		TokenExpired: "",
+	}
+	for class, name := range want {
+		err := fmt.Errorf("wrapped: %w", &Error{Class: class})
+		for h, f := range helpers {
+			if got := f(err); got != (h == name) {
+				t.Errorf("%s(%v) = %v", h, class, got)
+			}
+		}
+	}
+	for h, f := range helpers {
+		if f(nil) || f(errors.New("plain")) {
+			t.Errorf("%s is true for an error without a class", h)
+		}
+	}
+	if NoCompleteDay.String() != "no-complete-day" {
+		t.Errorf("class name %q", NoCompleteDay.String())
+	}
+}

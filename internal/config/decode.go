@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"checkin-sync/internal/httpx"
 	"checkin-sync/internal/suggest"
 	"checkin-sync/mapping"
 )
@@ -26,7 +26,7 @@ var (
 	rootKeys   = []string{"timezone", "store", "wecom", "jiandaoyun", "sync", "retry", "alert", "mapping"}
 	wecomKeys  = []string{"base_url", "corp_id", "secret", "users", "rate_per_minute"}
 	usersKeys  = []string{"departments", "userids", "exclude"}
-	jdyKeys    = []string{"base_url", "api_key", "app_id", "entry_id", "start_workflow", "start_trigger", "concurrency", "rate_per_second"}
+	jdyKeys    = []string{"base_url", "api_key", "app_id", "entry_id", "start_workflow", "start_trigger", "concurrency", "rate_per_second", "consistency_delay"}
 	ratesKeys  = []string{"create", "batch_create", "update", "list", "global"}
 	syncKeys   = []string{"months", "settle_days"}
 	retryKeys  = []string{"base", "max_attempts", "block_wait"}
@@ -544,7 +544,7 @@ func (d *decoder) checkURL(path string, line int, raw string, secret, base bool)
 		d.problem(line, path, "must be a URL such as https://host"+got, "")
 		return
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !httpx.IsLoopback(u.Hostname()) {
 		d.problem(line, path, "must use https; plain http is allowed only for loopback addresses"+got,
 			"use https://, or 127.0.0.1 / localhost for a local test server")
 		return
@@ -552,14 +552,6 @@ func (d *decoder) checkURL(path string, line int, raw string, secret, base bool)
 	if base && (u.RawQuery != "" || u.Fragment != "" || u.User != nil) {
 		d.problem(line, path, "must be a plain base URL without user, query or fragment"+got, "")
 	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -683,6 +675,39 @@ func (s *section) positive(key string, v, def float64) {
 		fmt.Sprintf("use a positive number, or remove the key for the default %s", strconv.FormatFloat(def, 'g', -1, 64)))
 }
 
+// durationWithin reports a duration that is not above 0 or is above max.
+// Zero is refused too: for a delay that guards against a race, "no wait"
+// is a mistake, not a setting.
+func (s *section) durationWithin(key string, v, max, def time.Duration) {
+	path := join(s.path, key)
+	if (v > 0 && v <= max) || s.d.failed[path] {
+		return
+	}
+	n, line, ok := s.value(key)
+	got := shortDuration(v)
+	if ok {
+		got = s.d.quote(path, n.Value)
+	}
+	what := "must be above 0"
+	if v > max {
+		what = "must be at most " + shortDuration(max)
+	}
+	s.d.problem(line, path, fmt.Sprintf("%s (got %s)", what, got),
+		fmt.Sprintf("use a duration above 0 and up to %s, or remove the key for the default %s", shortDuration(max), shortDuration(def)))
+}
+
+// shortDuration writes d as a user would: 10m rather than 10m0s.
+func shortDuration(d time.Duration) string {
+	out := d.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
+}
+
 func trimBase(u string) string { return strings.TrimRight(u, "/") }
 
 func (d *decoder) baseURL(s *section, def string) string {
@@ -762,6 +787,9 @@ func (d *decoder) jiandaoyun(s *section, cfg *Config) {
 	r.positive("update", j.Rates.Update, 20)
 	r.positive("list", j.Rates.List, 30)
 	r.positive("global", j.Rates.Global, 20)
+
+	j.ConsistencyDelay = s.duration("consistency_delay", DefaultConsistencyDelay)
+	s.durationWithin("consistency_delay", j.ConsistencyDelay, MaxConsistencyDelay, DefaultConsistencyDelay)
 }
 
 func (d *decoder) alert(s *section) *Alert {
