@@ -97,3 +97,28 @@ func BenchmarkCompileBind(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadBackDefault reads one record back through the default
+// mapping, as adoption, verify and rebuild do for each record they find.
+func BenchmarkReadBackDefault(b *testing.B) {
+	mp := bindDefault(b)
+	res, err := mp.Map(Input{UserID: "ZhangSan", Month: june, Report: fixtureRows(b)[0]})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wrapped map[string]map[string]any
+	if err := json.Unmarshal(res.Data, &wrapped); err != nil {
+		b.Fatal(err)
+	}
+	row := map[string]any{"_id": "6399c24287cae90008d24e0c", "appId": "a", "entryId": "e"}
+	for k, v := range wrapped {
+		row[k] = v["value"]
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := mp.ReadBack(row)
+		if err != nil || got.Hash != res.Hash {
+			b.Fatalf("%v %s", err, got.Data)
+		}
+	}
+}

@@ -22,16 +22,49 @@ type Widget struct {
 	Items      []Widget // a subform's own fields
 }
 
-// Widget types the converters write to.
+// Widget types the converters write to, and the other types whose values
+// ReadBack knows how to read.
 const (
-	typeText       = "text"
-	typeTextarea   = "textarea"
-	typeNumber     = "number"
-	typeDatetime   = "datetime"
-	typeCombo      = "combo"
-	typeRadiogroup = "radiogroup"
-	typeSubform    = "subform"
+	typeText          = "text"
+	typeTextarea      = "textarea"
+	typeNumber        = "number"
+	typeDatetime      = "datetime"
+	typeCombo         = "combo"
+	typeRadiogroup    = "radiogroup"
+	typeSubform       = "subform"
+	typeCheckboxgroup = "checkboxgroup"
+	typeCombocheck    = "combocheck"
+	typeUser          = "user"
+	typeUsergroup     = "usergroup"
 )
+
+// emptyValue is the canonical value that clears a field of widget type
+// typ, written when a source is missing and no default is given, so that a
+// value that disappears from WeCom is cleared in Jiandaoyun rather than
+// left stale. It is nil for the types with no documented empty value
+// (datetime, user and every other type): those need a default when their
+// source can be missing.
+func emptyValue(typ string) []byte {
+	switch typ {
+	case typeText, typeTextarea, typeCombo, typeRadiogroup:
+		return []byte(`""`)
+	case typeNumber:
+		return []byte("0")
+	case typeCheckboxgroup, typeCombocheck, typeUsergroup, typeSubform:
+		return []byte("[]")
+	}
+	return nil
+}
+
+// canBeMissing reports whether a report may lack the source's value. The
+// report schema (reportSchema) has no notion of an optional field: WeCom
+// documents none of them as always present and leaves fields out in
+// practice, so every path into the report, and every filter, which may
+// match no element, can be missing. Only the synthetic sources (key, month,
+// month_start, userid) are always there.
+func canBeMissing(src *source) bool {
+	return src.synth == synthNone
+}
 
 // fitTypes is the converter table of the mapping language: the widget types
 // each converter may write to.
@@ -87,32 +120,26 @@ func convOf(as string) conv {
 	return convNone
 }
 
-// missing is what a field gets when its source is absent and no default
-// is set.
-type missing uint8
-
-const (
-	missingOmit  missing = iota // left out of the payload and the hash
-	missingZero                 // number fields: 0
-	missingEmpty                // text fields: ""
-)
-
 // bfield is a field bound to its form field, with everything Map needs
 // precomputed.
 type bfield struct {
-	name    string // request name
-	label   string // config target (parent.child inside a subform)
-	as      string
-	wtype   string
-	prefix  []byte // ,"name":{"value":
-	conv    conv
-	src     *source
-	toText  bool // write numbers as strings (text-like targets)
-	enum    map[string]string
-	def     []byte
-	missing missing
-	sub     []*bfield
-	parent  int // slot of the source's parent object, or -1: look up the whole path
+	name   string // request name
+	label  string // config target (parent.child inside a subform)
+	as     string
+	wtype  string
+	prefix []byte // ,"name":{"value":
+	conv   conv
+	src    *source
+	toText bool // write numbers as strings (text-like targets)
+	enum   map[string]string
+	def    []byte // canonical default; nil when none
+	// ifMissing is written when the source is missing: the default when one
+	// is given, else the widget type's empty value. Bind refuses a field
+	// that can be missing and has neither, so every mapped field is in
+	// every payload.
+	ifMissing []byte
+	sub       []*bfield
+	parent    int // slot of the source's parent object, or -1: look up the whole path
 }
 
 // maxSlots bounds the parent objects cached per Map call; the report schema
@@ -278,11 +305,9 @@ func (b *binder) field(cf *cfield, w *Widget, name string) *bfield {
 		enum: cf.enum, def: cf.def, toText: w.Type != typeNumber, parent: -1,
 	}
 	f.prefix = append(appendString([]byte{','}, name), `:{"value":`...)
-	switch w.Type {
-	case typeNumber:
-		f.missing = missingZero
-	case typeText, typeTextarea:
-		f.missing = missingEmpty
+	f.ifMissing = cf.def
+	if f.ifMissing == nil {
+		f.ifMissing = emptyValue(w.Type)
 	}
 	ok := true
 	if allowed := fitTypes(cf.as); !slices.Contains(allowed, w.Type) {
@@ -305,6 +330,9 @@ func (b *binder) field(cf *cfield, w *Widget, name string) *bfield {
 			ok = false
 			b.add(cf, msg)
 		}
+	} else if msg := missingProblem(cf, w); ok && msg != "" {
+		ok = false
+		b.add(cf, msg)
 	}
 	if cf.as == AsSubform && w.Type == typeSubform {
 		n := len(b.problems)
@@ -315,6 +343,24 @@ func (b *binder) field(cf *cfield, w *Widget, name string) *bfield {
 		return nil
 	}
 	return f
+}
+
+// missingProblem says why a field cannot be bound for want of a default,
+// or "": its source can be missing, no default is given, and its widget
+// type (datetime, user, any type without a documented empty value) has no
+// empty value to write instead. Without the rule the field would be left
+// out of the payload, and a value that disappeared from WeCom would stay
+// in Jiandaoyun. It applies to subform rows' fields alike.
+func missingProblem(cf *cfield, w *Widget) string {
+	if cf.def != nil || emptyValue(w.Type) != nil || cf.src == nil || !canBeMissing(cf.src) {
+		return ""
+	}
+	example := ""
+	if w.Type == typeDatetime {
+		example = `, such as default: "2000-01-01T00:00:00.000Z" (ISO-8601 UTC with milliseconds, the form Jiandaoyun reads back)`
+	}
+	return fmt.Sprintf("form field %s is %s, which has no empty value, and this source can be missing from a report (WeCom leaves fields out); add default: with the value to write when it is missing%s",
+		describe(w), article(w.Type), example)
 }
 
 // defaultFit says why a default cannot go to the widget, or "". Defaults
@@ -417,7 +463,7 @@ func describeFields(fields []*bfield) []any {
 		}
 		out = append(out, map[string]any{
 			"name": f.name, "type": f.wtype, "source": f.src.path.String(), "as": f.as,
-			"enum": enum, "default": def, "fields": describeFields(f.sub),
+			"enum": enum, "default": def, "missing": string(f.ifMissing), "fields": describeFields(f.sub),
 		})
 	}
 	return out
@@ -439,8 +485,17 @@ func (m *Mapper) Targets() []string {
 // KeyField is the request name of the field that holds the sync key.
 func (m *Mapper) KeyField() string { return m.keyField }
 
-// Key is the sync key of a record: "<userid>|<YYYY-MM>".
-func (m *Mapper) Key(userid string, mo month.Month) string { return userid + "|" + mo.String() }
+// Key is the sync key of a record: "<userid>|<YYYY-MM>" with the userid in
+// lower case (strings.ToLower), because WeCom userids are case-insensitive:
+// ZhangSan and zhangsan are one record. It is the value Map writes to the
+// key field (source: key). The userid source, by contrast, keeps the
+// spelling it is given.
+func (m *Mapper) Key(userid string, mo month.Month) string {
+	var buf [80]byte
+	b := appendLower(buf[:0], userid)
+	b = append(b, '|')
+	return string(appendMonth(b, mo))
+}
 
 // DiffTargets compares two Targets lists, for logging a mapping change.
 // Both results are sorted and free of duplicates.

@@ -35,8 +35,10 @@ func TestBindDefault(t *testing.T) {
 	if mp.Targets()[0] == "changed" {
 		t.Error("Targets must return a copy")
 	}
-	if got := mp.Key("ZhangSan", june); got != "ZhangSan|2025-06" {
-		t.Errorf("Key = %q", got)
+	for _, uid := range []string{"ZhangSan", "zhangsan", "ZHANGSAN"} {
+		if got := mp.Key(uid, june); got != "zhangsan|2025-06" {
+			t.Errorf("Key(%q) = %q, want the userid in lower case", uid, got)
+		}
 	}
 }
 

@@ -182,7 +182,7 @@ func (c *compiler) field(fs *FieldSpec, prefix, parent string, root *node, rootN
 
 	switch {
 	case fs.HasDefault && fs.As == AsSubform:
-		add("a subform takes no default; when the list is missing the field is left out")
+		add("a subform takes no default; when the list is missing it is written with no rows ([])")
 	case fs.HasDefault:
 		b, k, err := encodeDefault(fs.Default)
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -15,7 +17,10 @@ import (
 
 // Input is one report row to map.
 type Input struct {
-	UserID string         // the listed userid; the key uses it as is
+	// UserID is the listed userid. The key (Mapper.Key and source: key)
+	// uses it in lower case, since WeCom userids are case-insensitive;
+	// source: userid writes it as spelled here.
+	UserID string
 	Month  month.Month    // the report's month
 	Report map[string]any // one element of WeCom's datas
 }
@@ -177,16 +182,11 @@ func (st *mapState) value(b []byte, f *bfield, obj map[string]any) (_ []byte, ok
 		return b, false, err
 	}
 	if v == nil {
-		if f.def != nil {
-			return append(b, f.def...), true, nil
+		if f.ifMissing == nil {
+			// Bind refuses such a field; this is a guard, not a path.
+			return b, false, errors.New("missing, and the field has no default")
 		}
-		switch f.missing {
-		case missingZero:
-			return append(b, '0'), true, nil
-		case missingEmpty:
-			return append(b, '"', '"'), true, nil
-		}
-		return b, false, nil
+		return append(b, f.ifMissing...), true, nil
 	}
 	if f.conv == convSubform {
 		b, err = st.rows(b, f, v)
@@ -309,7 +309,8 @@ func appendPlainInt(b []byte, v any) (_ []byte, ok bool) {
 	return append(b, s...), true
 }
 
-// synthetic writes a value that is not read from the report.
+// synthetic writes a value that is not read from the report. The key
+// holds the userid in lower case; the userid source keeps its spelling.
 func (st *mapState) synthetic(b []byte, f *bfield) []byte {
 	if f.conv == convEnum {
 		code := string(st.syntheticText(st.scratch[:0], f.src.synth))
@@ -330,17 +331,57 @@ func (st *mapState) synthetic(b []byte, f *bfield) []byte {
 		return append(b, '"')
 	}
 	b = append(b, '"')
-	b = appendStringBody(b, st.userID)
+	b = appendLowerBody(b, st.userID)
 	b = append(b, '|')
 	b = appendMonth(b, st.mon)
 	return append(b, '"')
+}
+
+// appendLower appends strings.ToLower(s) without allocating: ASCII byte by
+// byte, other runes through unicode.ToLower, and each invalid UTF-8 byte as
+// U+FFFD, exactly as strings.ToLower does.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b = utf8.AppendRune(b, unicode.ToLower(r))
+		i += size
+	}
+	return b
+}
+
+// appendLowerBody is appendStringBody(b, strings.ToLower(s)). It allocates
+// nothing unless the lowered text needs escaping, which a WeCom userid
+// (letters, digits, _-@.) never does.
+func appendLowerBody(b []byte, s string) []byte {
+	mark := len(b)
+	b = appendLower(b, s)
+	low := b[mark:]
+	for i, c := range low {
+		// appendLower's output is valid UTF-8, so appendStringBody would
+		// change only these: controls, " and \, U+2028 and U+2029.
+		if c < 0x20 || c == '"' || c == '\\' ||
+			c == 0xE2 && i+2 < len(low) && low[i+1] == 0x80 && (low[i+2] == 0xA8 || low[i+2] == 0xA9) {
+			lower := string(low)
+			return appendStringBody(b[:mark], lower)
+		}
+	}
+	return b
 }
 
 // syntheticText appends the text of a synthetic source (not month_start).
 func (st *mapState) syntheticText(b []byte, s synth) []byte {
 	switch s {
 	case synthKey:
-		b = append(b, st.userID...)
+		b = appendLower(b, st.userID)
 		b = append(b, '|')
 		return appendMonth(b, st.mon)
 	case synthMonth:

@@ -73,7 +73,7 @@ func TestMapNumbersToText(t *testing.T) {
 		{Target: "f", Source: "base_info.name_ex"},
 	}, []Widget{{Name: "a", Type: "text"}, {Name: "b", Type: "combo"}, {Name: "c", Type: "number"}, {Name: "d", Type: "number"}, {Name: "e", Type: "radiogroup"}, {Name: "f", Type: "textarea"}})
 	res := mapOne(t, mp, decodeNumber(t, `{"summary_info":{"work_days":20.50,"regular_days":"017","except_days":"3","rest_days":1e1},"base_info":{"name":"007","name_ex":12}}`))
-	want := `{"a":{"value":"20.5"},"b":{"value":"17"},"c":{"value":3},"d":{"value":10},"e":{"value":"007"},"f":{"value":"12"},"sync_key":{"value":"ZhangSan|2025-06"}}`
+	want := `{"a":{"value":"20.5"},"b":{"value":"17"},"c":{"value":3},"d":{"value":10},"e":{"value":"007"},"f":{"value":"12"},"sync_key":{"value":"zhangsan|2025-06"}}`
 	if string(res.Data) != want {
 		t.Errorf("got  %s\nwant %s", res.Data, want)
 	}
@@ -103,15 +103,17 @@ func TestMapHoursDays(t *testing.T) {
 	}
 	for _, c := range cases {
 		res := mapOne(t, mp, map[string]any{"summary_info": map[string]any{"regular_work_sec": c.sec, "standard_work_sec": c.sec}})
-		want := fmt.Sprintf(`{"d":{"value":%s},"h":{"value":%s},"sync_key":{"value":"ZhangSan|2025-06"}}`, c.d, c.h)
+		want := fmt.Sprintf(`{"d":{"value":%s},"h":{"value":%s},"sync_key":{"value":"zhangsan|2025-06"}}`, c.d, c.h)
 		if string(res.Data) != want {
 			t.Errorf("%v s:\ngot  %s\nwant %s", c.sec, res.Data, want)
 		}
 	}
 }
 
-// A missing source: number → 0, text → "", anything else left out; a
-// default is written as given, never through the converter.
+// A missing source: the widget type's empty value (number → 0, text,
+// textarea, combo and radiogroup → "", subform → []), so every mapped field
+// is in every payload; a default is written as given, never through the
+// converter.
 func TestMapMissing(t *testing.T) {
 	fields := []FieldSpec{
 		{Target: "num", Source: "overwork_info.holidays_over_sec"},
@@ -145,7 +147,7 @@ func TestMapMissing(t *testing.T) {
 		{"base_info": map[string]any{"rule_info": map[string]any{}}, "sp_items": nil, "exception_infos": []any{map[string]any{"exception": 2, "count": 5}}},
 	} {
 		res := mapOne(t, mp, report)
-		want := `{"area":{"value":""},"dcombo":{"value":"无"},"ddays":{"value":86400},"denum":{"value":"未知"},"dhours":{"value":1.5},"dnum":{"value":-1},"dtext":{"value":""},"enumtext":{"value":""},"hours":{"value":0},"late":{"value":0},"num":{"value":0},"sync_key":{"value":"ZhangSan|2025-06"},"txt":{"value":""}}`
+		want := `{"area":{"value":""},"combo":{"value":""},"dcombo":{"value":"无"},"ddays":{"value":86400},"denum":{"value":"未知"},"dhours":{"value":1.5},"dnum":{"value":-1},"dtext":{"value":""},"enum":{"value":""},"enumtext":{"value":""},"hours":{"value":0},"late":{"value":0},"leave":{"value":[]},"num":{"value":0},"sync_key":{"value":"zhangsan|2025-06"},"txt":{"value":""}}`
 		if string(res.Data) != want {
 			t.Errorf("report %v:\ngot  %s\nwant %s", report, res.Data, want)
 		}
@@ -230,8 +232,8 @@ func TestMapSubform(t *testing.T) {
 	want := `{"leave":{"value":[` +
 		`{"_widget_2":{"value":"年假"},"a_type":{"value":"1"},"hours":{"value":24},"memo":{"value":"annual"},"vac":{"value":1},"when":{"value":"2025-05-31T16:00:00.000Z"}},` +
 		`{"_widget_2":{"value":"外出"},"a_type":{"value":"4"},"hours":{"value":1.5},"memo":{"value":"外出"},"vac":{"value":0},"when":{"value":"2025-05-31T16:00:00.000Z"}},` +
-		`{"_widget_2":{"value":"空"},"hours":{"value":0},"memo":{"value":"空"},"vac":{"value":0},"when":{"value":"2025-05-31T16:00:00.000Z"}}` +
-		`]},"sync_key":{"value":"ZhangSan|2025-06"}}`
+		`{"_widget_2":{"value":"空"},"a_type":{"value":""},"hours":{"value":0},"memo":{"value":"空"},"vac":{"value":0},"when":{"value":"2025-05-31T16:00:00.000Z"}}` +
+		`]},"sync_key":{"value":"zhangsan|2025-06"}}`
 	if string(res.Data) != want {
 		t.Errorf("got  %s\nwant %s", res.Data, want)
 	}
@@ -256,9 +258,9 @@ func TestMapFilters(t *testing.T) {
 	}, []Widget{{Name: "late", Type: "number"}, {Name: "late_min", Type: "number"}, {Name: "annual", Type: "number"}, {Name: "personal", Type: "number"}, {Name: "trip", Type: "number"}})
 	rows := fixtureRows(t)
 	want := []string{
-		`{"annual":{"value":1},"late":{"value":2},"late_min":{"value":0.42},"personal":{"value":0},"sync_key":{"value":"ZhangSan|2025-06"},"trip":{"value":0}}`,
-		`{"annual":{"value":0},"late":{"value":0},"late_min":{"value":0},"personal":{"value":2},"sync_key":{"value":"ZhangSan|2025-06"},"trip":{"value":0}}`,
-		`{"annual":{"value":0},"late":{"value":0},"late_min":{"value":0},"personal":{"value":0},"sync_key":{"value":"ZhangSan|2025-06"},"trip":{"value":0}}`,
+		`{"annual":{"value":1},"late":{"value":2},"late_min":{"value":0.42},"personal":{"value":0},"sync_key":{"value":"zhangsan|2025-06"},"trip":{"value":0}}`,
+		`{"annual":{"value":0},"late":{"value":0},"late_min":{"value":0},"personal":{"value":2},"sync_key":{"value":"zhangsan|2025-06"},"trip":{"value":0}}`,
+		`{"annual":{"value":0},"late":{"value":0},"late_min":{"value":0},"personal":{"value":0},"sync_key":{"value":"zhangsan|2025-06"},"trip":{"value":0}}`,
 	}
 	for i, row := range rows {
 		res := mapOne(t, mp, row)
@@ -428,7 +430,7 @@ func TestHashChanges(t *testing.T) {
 	row := fixtureRows(t)[0]
 	a, _ := mp.Map(Input{UserID: "ZhangSan", Month: june, Report: row})
 	b, _ := mp.Map(Input{UserID: "ZhangSan", Month: month.MustParse("2025-07"), Report: row})
-	c, _ := mp.Map(Input{UserID: "zhangsan", Month: june, Report: row})
+	c, _ := mp.Map(Input{UserID: "LiSi", Month: june, Report: row})
 	changed := shuffled(rand.New(rand.NewPCG(1, 2)), row).(map[string]any)
 	changed["summary_info"].(map[string]any)["work_days"] = 21
 	d, _ := mp.Map(Input{UserID: "ZhangSan", Month: june, Report: changed})
@@ -438,6 +440,11 @@ func TestHashChanges(t *testing.T) {
 			t.Fatalf("two different records share hash %x", r.Hash)
 		}
 		seen[r.Hash] = true
+	}
+	// The key's userid is case-insensitive: another spelling is the same
+	// record with the same payload (the default mapping has no userid field).
+	if same, _ := mp.Map(Input{UserID: "ZHANGSAN", Month: june, Report: row}); same.Hash != a.Hash {
+		t.Errorf("userid case changed the hash:\n%s\n%s", same.Data, a.Data)
 	}
 	if a.Hash == xxhashOf(a.Data) {
 		t.Error("the hash must include the version prefix")
