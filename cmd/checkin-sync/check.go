@@ -73,7 +73,7 @@ func runCheck(c *cli.Context) error {
 
 	if _, off := time.Now().In(cfg.Location).Zone(); off != 8*3600 {
 		l.warn("timezone", fmt.Sprintf("%s is not UTC+8", cfg.Timezone),
-			"WeCom's day starts at 00:00 UTC+8 whatever this says; it only changes what \"today\" means and how times are shown")
+			"WeCom's days and months start at 00:00 UTC+8 whatever this says, and so does \"today\"; it only changes how times are shown")
 	} else {
 		l.ok("timezone", cfg.Timezone)
 	}

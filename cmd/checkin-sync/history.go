@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"checkin-sync/internal/textutil"
 	"checkin-sync/store"
 )
 
@@ -57,9 +58,10 @@ func historyCommand() *cli.Command {
 				if !r.End.IsZero() {
 					dur = r.End.Sub(r.Start).Round(10 * time.Millisecond).String()
 				}
+				// Cut at a character boundary: run errors are often Chinese.
 				errText := r.Error
-				if len(errText) > 60 {
-					errText = errText[:60] + "…"
+				if cut := textutil.Truncate(errText, 60); cut != errText {
+					errText = cut + "…"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Start.In(cfg.Location).Format(time.RFC3339), dur,
 					r.Outcome, strings.Join(r.Months, ","), r.Created, r.Updated, r.Unchanged, r.Failed, r.Skipped, errText)

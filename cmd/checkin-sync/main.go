@@ -244,23 +244,21 @@ func startSession(c *cli.Context) (session, error) {
 	if err != nil {
 		return session{}, err
 	}
-	d, err := today(c, cfg)
+	d, err := today(c)
 	if err != nil {
 		return session{}, err
 	}
 	return session{cfg: cfg, log: log, today: d}, nil
 }
 
-// today is --today, or the real date in the configured timezone.
-func today(c *cli.Context, cfg *config.Config) (month.Date, error) {
+// today is --today, or the real date on WeCom's calendar (UTC+8). The
+// configured timezone is deliberately not used: it only changes how times
+// are shown, while the days and months to sync are WeCom's.
+func today(c *cli.Context) (month.Date, error) {
 	if s := global(c, flagToday); s != "" {
 		return parseToday(s)
 	}
-	loc := month.CST
-	if cfg != nil && cfg.Location != nil {
-		loc = cfg.Location
-	}
-	return month.DateIn(time.Now(), loc), nil
+	return month.TodayCST(time.Now()), nil
 }
 
 func parseToday(s string) (month.Date, error) {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,7 +21,7 @@ import (
 	"checkin-sync/mapping"
 )
 
-// Where the configuration is found, and the defaults of product.md.
+// Where the configuration is found, and the documented defaults.
 const (
 	DefaultFile          = "./checkin-sync.yaml"
 	EnvFile              = "CHECKIN_SYNC_CONFIG"
@@ -30,6 +29,12 @@ const (
 	DefaultStore         = "./checkin-sync.db"
 	DefaultWeComURL      = "https://qyapi.weixin.qq.com"
 	DefaultJiandaoyunURL = "https://api.jiandaoyun.com"
+
+	// DefaultConsistencyDelay and MaxConsistencyDelay bound
+	// jiandaoyun.consistency_delay. The cap keeps a typo (10h for 10s)
+	// from stalling every run that has a pending batch.
+	DefaultConsistencyDelay = 10 * time.Second
+	MaxConsistencyDelay     = 10 * time.Minute
 )
 
 // maxSize bounds what Load reads; a real configuration is a few KiB.
@@ -40,8 +45,8 @@ type Config struct {
 	File     string // absolute path of the configuration file
 	Dir      string // its directory; relative paths resolve against it
 	Timezone string
-	Location *time.Location
-	Store    string // absolute path of the bbolt store
+	Location *time.Location // for showing times only; "today" and months are CST (month.TodayCST)
+	Store    string         // absolute path of the bbolt store
 
 	WeCom      WeCom
 	Jiandaoyun Jiandaoyun
@@ -81,6 +86,11 @@ type Jiandaoyun struct {
 	StartTrigger  bool
 	Concurrency   int
 	Rates         Rates
+	// ConsistencyDelay is how long after its last send a batch whose
+	// outcome is unknown waits before it is looked up by key: a write that
+	// did land may not be visible to data/list at once, and looking too
+	// early would create the record a second time.
+	ConsistencyDelay time.Duration
 }
 
 // Rates are client-side request limits per second (`rate_per_second:`).
@@ -110,59 +120,6 @@ func (r Retry) Policy() retry.Policy {
 type Alert struct {
 	WeComWebhook string   // full robot URL; its key is a secret
 	On           []string // "failure", "recovery"
-}
-
-// Redacted stand-ins, so that printing a section with %v or %+v (say, in a
-// debug log) cannot leak a secret.
-
-func (w WeCom) String() string {
-	return fmt.Sprintf("{BaseURL:%s CorpID:%s Secret:%s Users:%+v RatePerMinute:%g}",
-		w.BaseURL, w.CorpID, mask(w.Secret), w.Users, w.RatePerMinute)
-}
-
-// GoString keeps %#v as safe as %v.
-func (w WeCom) GoString() string { return "config.WeCom" + w.String() }
-
-func (j Jiandaoyun) String() string {
-	return fmt.Sprintf("{BaseURL:%s APIKey:%s AppID:%s EntryID:%s StartWorkflow:%t StartTrigger:%t Concurrency:%d Rates:%+v}",
-		j.BaseURL, mask(j.APIKey), j.AppID, j.EntryID, j.StartWorkflow, j.StartTrigger, j.Concurrency, j.Rates)
-}
-
-// GoString keeps %#v as safe as %v.
-func (j Jiandaoyun) GoString() string { return "config.Jiandaoyun" + j.String() }
-
-func (a Alert) String() string {
-	return fmt.Sprintf("{WeComWebhook:%s On:%v}", mask(a.WeComWebhook), a.On)
-}
-
-// GoString keeps %#v as safe as %v.
-func (a Alert) GoString() string { return "config.Alert" + a.String() }
-
-func mask(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return "[redacted]"
-}
-
-// Secrets lists the secret values in the configuration (and the key inside
-// the webhook URL), for redacting output that might contain them.
-func (c *Config) Secrets() []string {
-	var out []string
-	add := func(s string) {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	add(c.WeCom.Secret)
-	add(c.Jiandaoyun.APIKey)
-	if c.Alert != nil {
-		add(c.Alert.WeComWebhook)
-		if u, err := url.Parse(c.Alert.WeComWebhook); err == nil {
-			add(u.Query().Get("key"))
-		}
-	}
-	return out
 }
 
 // Locate picks the configuration file: the --config flag, else the

@@ -71,8 +71,8 @@ func (m Month) Before(o Month) bool {
 	return m.Year < o.Year || (m.Year == o.Year && m.Mon < o.Mon)
 }
 
-// Date is a calendar day without a zone, as given by --today or read from
-// the configured time zone.
+// Date is a calendar day without a zone, as given by --today or taken from
+// the CST calendar by TodayCST.
 type Date struct {
 	Year int
 	Mon  time.Month
@@ -93,6 +93,12 @@ func DateIn(t time.Time, loc *time.Location) Date {
 	t = t.In(loc)
 	return Date{t.Year(), t.Month(), t.Day()}
 }
+
+// TodayCST is the date of now on WeCom's calendar (UTC+8). "Today" decides
+// which months are current and which days are complete, so it must follow
+// the calendar WeCom's days and months follow, not the configured display
+// zone or the host's zone.
+func TodayCST(now time.Time) Date { return DateIn(now, CST) }
 
 func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Mon), d.Day) }
 

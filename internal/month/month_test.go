@@ -3,6 +3,9 @@ package month
 import (
 	"testing"
 	"time"
+
+	// Pacific/Auckland and America/Los_Angeles on hosts without zoneinfo.
+	_ "time/tzdata"
 )
 
 func TestParse(t *testing.T) {
@@ -74,6 +77,47 @@ func TestSpan(t *testing.T) {
 		start, end, ok := mar.Span(day(tc.today))
 		if ok != tc.ok || ok && (start.String() != tc.start || end.String() != tc.end) {
 			t.Errorf("today %s: %s..%s %v", tc.today, start, end, ok)
+		}
+	}
+}
+
+// "Today" is the CST date whatever zone the instant is expressed in: the
+// cases are instants where UTC, or a zone east of UTC+8, is on another day.
+func TestTodayCST(t *testing.T) {
+	auckland, err := time.LoadLocation("Pacific/Auckland")
+	if err != nil {
+		t.Fatal(err)
+	}
+	la, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		instant string
+		want    Date
+		other   *time.Location // a zone where the date differs from want
+	}{
+		// UTC is still on the 31st; Shanghai is on April 1st.
+		{"2026-03-31T17:30:00Z", Date{2026, time.April, 1}, time.UTC},
+		// Auckland (UTC+13 in March) is already on April 1st; Shanghai is not.
+		{"2026-03-31T13:00:00Z", Date{2026, time.March, 31}, auckland},
+		// The last second of a CST day, and the first of the next.
+		{"2026-03-31T15:59:59Z", Date{2026, time.March, 31}, auckland},
+		{"2026-03-31T16:00:00Z", Date{2026, time.April, 1}, la},
+		// New Year in Shanghai, still the old year in UTC.
+		{"2025-12-31T16:00:00Z", Date{2026, time.January, 1}, time.UTC},
+	} {
+		now, err := time.Parse(time.RFC3339, tc.instant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if DateIn(now, tc.other) == tc.want {
+			t.Fatalf("bad case %s: %v agrees with CST", tc.instant, tc.other)
+		}
+		for _, loc := range []*time.Location{time.UTC, auckland, la, CST, time.Local} {
+			if got := TodayCST(now.In(loc)); got != tc.want {
+				t.Errorf("TodayCST(%s in %v) = %v, want %v", tc.instant, loc, got, tc.want)
+			}
 		}
 	}
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"checkin-sync/internal/config"
+	"checkin-sync/store"
+)
+
+// A long Chinese error is cut at a character boundary in the history table.
+func TestHistoryCutsErrorsAtCharacters(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	t.Setenv("CS_TEST_SECRET", "s")
+	t.Setenv("CS_TEST_KEY", "k")
+	doc := `wecom: {corp_id: ww1, secret: "${CS_TEST_SECRET}"}
+jiandaoyun: {api_key: "${CS_TEST_KEY}", app_id: a, entry_id: e}
+mapping: {key: k, fields: {k: {source: key}}}
+`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(cfg, "test", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// After the 7-byte "48002: ", byte 60 falls inside the 18th character
+	// (3 bytes each).
+	msg := "应用没有调用打卡接口的权限请在管理后台开启权限"
+	start := time.Date(2026, 3, 5, 1, 0, 0, 0, time.UTC)
+	err = st.PutRun(store.Run{ID: "0001", Command: "sync", Start: start, End: start.Add(time.Second),
+		Months: []string{"2026-03"}, ExitCode: 4, Outcome: "failed", Error: "48002: " + msg})
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"checkin-sync", "history", "--config", path}, &out, &errb, []*cli.Command{historyCommand()}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !utf8.Valid(out.Bytes()) {
+		t.Errorf("history printed invalid UTF-8:\n%q", out.String())
+	}
+	want := "48002: " + msg[:51] + "…" // 7 bytes + 17 characters = 58 bytes
+	if !strings.Contains(out.String(), want) || strings.Contains(out.String(), msg[:54]) {
+		t.Errorf("error not cut to %q:\n%s", want, out.String())
+	}
+}
