@@ -15,14 +15,20 @@ import (
 	"checkin-sync/internal/month"
 )
 
-// Pending is a create batch saved before it is sent, so a crash can be
-// resolved: replayed with the same transaction id, or by key.
+// Pending is a create batch saved before it is sent, so that the form can
+// decide its outcome later: its keys are looked up, and it is resent under
+// the same transaction id only while its content is exactly what was sent.
 type Pending struct {
 	TxID        string
 	Month       string
 	UserIDs     []string // keys in the order they were sent
 	Hashes      []uint64 // payload hash of each, same order
 	FirstSentAt time.Time
+	LastSentAt  time.Time // saved before each send; the lookup waits a consistency delay after it
+	Resends     int       // identical resends under TxID so far
+	// LookupOnly: the entry no longer holds everything that was sent under
+	// TxID (some keys were adopted), so it must never be resent under it.
+	LookupOnly bool
 }
 
 // MonthInfo summarises one month. Synced, Pending and Failed are kept by
@@ -63,6 +69,9 @@ type pendingV1 struct {
 	UserIDs     []string  `json:"user_ids"`
 	Hashes      []uint64  `json:"hashes"`
 	FirstSentAt time.Time `json:"first_sent_at"`
+	LastSentAt  time.Time `json:"last_sent_at,omitzero"`
+	Resends     int       `json:"resends,omitempty"`
+	LookupOnly  bool      `json:"lookup_only,omitempty"`
 }
 
 type monthV1 struct {
@@ -169,7 +178,8 @@ func (s *Store) Apply(w *Write) error {
 			if err := checkPending(p); err != nil {
 				return err
 			}
-			v, err := json.Marshal(pendingV1{Month: p.Month, UserIDs: p.UserIDs, Hashes: p.Hashes, FirstSentAt: p.FirstSentAt})
+			v, err := json.Marshal(pendingV1{Month: p.Month, UserIDs: p.UserIDs, Hashes: p.Hashes,
+				FirstSentAt: p.FirstSentAt, LastSentAt: p.LastSentAt, Resends: p.Resends, LookupOnly: p.LookupOnly})
 			if err != nil {
 				return err
 			}
@@ -432,7 +442,12 @@ func decodePending(k, v []byte) (Pending, error) {
 	if len(p.UserIDs) != len(p.Hashes) {
 		return Pending{}, fmt.Errorf("%w: pending %s: %d userids and %d hashes", ErrCorrupt, k, len(p.UserIDs), len(p.Hashes))
 	}
-	return Pending{TxID: string(k), Month: p.Month, UserIDs: p.UserIDs, Hashes: p.Hashes, FirstSentAt: p.FirstSentAt}, nil
+	last := p.LastSentAt
+	if last.IsZero() {
+		last = p.FirstSentAt // entries written before last_sent_at was kept
+	}
+	return Pending{TxID: string(k), Month: p.Month, UserIDs: p.UserIDs, Hashes: p.Hashes,
+		FirstSentAt: p.FirstSentAt, LastSentAt: last, Resends: p.Resends, LookupOnly: p.LookupOnly}, nil
 }
 
 // Pendings returns every saved create batch, oldest first send first.

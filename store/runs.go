@@ -34,27 +34,41 @@ type Run struct {
 	ExitCode int    `json:"exit_code"`
 	Outcome  string `json:"outcome"` // running, success, partial, failed, interrupted
 	Error    string `json:"error,omitempty"`
+
+	// Deleted keeps every record the run deleted (a newer copy of a key
+	// that a second writer made), with its full content as JSON, so that
+	// nothing is lost without a trace.
+	Deleted []DeletedRecord `json:"deleted,omitempty"`
+}
+
+// DeletedRecord is one record a run deleted from the form.
+type DeletedRecord struct {
+	Key     string          `json:"key"`
+	DataID  string          `json:"data_id"`
+	Kept    string          `json:"kept"` // the _id of the copy that stayed
+	Content json.RawMessage `json:"content"`
 }
 
 // runV1 is the stored form of a Run, kept apart from Run so that changing
 // how runs are shown cannot change how old ones are read.
 type runV1 struct {
-	Command    string         `json:"command"`
-	Start      time.Time      `json:"start"`
-	End        time.Time      `json:"end,omitzero"`
-	Months     []string       `json:"months,omitempty"`
-	Fetched    int            `json:"fetched,omitempty"`
-	Created    int            `json:"created,omitempty"`
-	Updated    int            `json:"updated,omitempty"`
-	Unchanged  int            `json:"unchanged,omitempty"`
-	Failed     int            `json:"failed,omitempty"`
-	Skipped    int            `json:"skipped,omitempty"`
-	Duplicates int            `json:"duplicates,omitempty"`
-	Calls      map[string]int `json:"calls,omitempty"`
-	Retries    map[string]int `json:"retries,omitempty"`
-	ExitCode   int            `json:"exit_code"`
-	Outcome    string         `json:"outcome"`
-	Error      string         `json:"error,omitempty"`
+	Command    string          `json:"command"`
+	Start      time.Time       `json:"start"`
+	End        time.Time       `json:"end,omitzero"`
+	Months     []string        `json:"months,omitempty"`
+	Fetched    int             `json:"fetched,omitempty"`
+	Created    int             `json:"created,omitempty"`
+	Updated    int             `json:"updated,omitempty"`
+	Unchanged  int             `json:"unchanged,omitempty"`
+	Failed     int             `json:"failed,omitempty"`
+	Skipped    int             `json:"skipped,omitempty"`
+	Duplicates int             `json:"duplicates,omitempty"`
+	Calls      map[string]int  `json:"calls,omitempty"`
+	Retries    map[string]int  `json:"retries,omitempty"`
+	ExitCode   int             `json:"exit_code"`
+	Outcome    string          `json:"outcome"`
+	Error      string          `json:"error,omitempty"`
+	Deleted    []DeletedRecord `json:"deleted,omitempty"`
 }
 
 // NewRunID returns an id that sorts lexically in time order (UTC, fixed
@@ -76,6 +90,7 @@ func (s *Store) PutRun(r Run) error {
 		Fetched: r.Fetched, Created: r.Created, Updated: r.Updated, Unchanged: r.Unchanged,
 		Failed: r.Failed, Skipped: r.Skipped, Duplicates: r.Duplicates,
 		Calls: r.Calls, Retries: r.Retries, ExitCode: r.ExitCode, Outcome: r.Outcome, Error: r.Error,
+		Deleted: r.Deleted,
 	})
 	if err != nil {
 		return fmt.Errorf("put run: %w", err)
@@ -133,6 +148,7 @@ func (s *Store) Runs(limit int) ([]Run, error) {
 				Fetched: rv.Fetched, Created: rv.Created, Updated: rv.Updated, Unchanged: rv.Unchanged,
 				Failed: rv.Failed, Skipped: rv.Skipped, Duplicates: rv.Duplicates,
 				Calls: rv.Calls, Retries: rv.Retries, ExitCode: rv.ExitCode, Outcome: rv.Outcome, Error: rv.Error,
+				Deleted: rv.Deleted,
 			})
 		}
 		return nil

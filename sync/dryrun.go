@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 
 	"checkin-sync/internal/apierr"
-	"checkin-sync/jiandaoyun"
 	"checkin-sync/store"
 )
 
-// DryRunSink passes lookups through and refuses every write, so a dry run
+// DryRunSink passes reads through and refuses every write, so a dry run
 // cannot change Jiandaoyun whatever path the engine takes.
 type DryRunSink struct{ Sink }
 
@@ -18,14 +17,19 @@ func dryRunRefusal(endpoint string) error {
 		Msg: "a dry run attempted a write; nothing was sent"}
 }
 
-// BatchCreate refuses.
-func (DryRunSink) BatchCreate(context.Context, string, []json.RawMessage) (jiandaoyun.BatchResult, error) {
-	return jiandaoyun.BatchResult{}, dryRunRefusal("data/batch_create")
+// Create refuses.
+func (DryRunSink) Create(context.Context, string, []json.RawMessage) (int, []string, error) {
+	return 0, nil, dryRunRefusal("data/batch_create")
 }
 
 // Update refuses.
 func (DryRunSink) Update(context.Context, string, json.RawMessage) error {
 	return dryRunRefusal("data/update")
+}
+
+// Delete refuses.
+func (DryRunSink) Delete(context.Context, string) error {
+	return dryRunRefusal("data/delete")
 }
 
 // DryRunCheckpoints reads from a store opened read-only, or from nothing

@@ -15,10 +15,9 @@ import (
 	"checkin-sync/internal/retry"
 	"checkin-sync/mapping"
 	"checkin-sync/store"
-	"checkin-sync/wecom"
 )
 
-// Limits of one batch_create call.
+// Limits of one batch_create call and of the write protocol.
 const (
 	maxBatchRecords = 100
 	// The documented request limit is 2 MB; 1.5 MB leaves room for the
@@ -29,26 +28,38 @@ const (
 	// Ten permanent record failures in a row mean something is wrong with
 	// every record (the form, the mapping), not with one of them.
 	maxConsecutiveFailures = 10
-	// How often an unknown create outcome is replayed within one run
-	// before the batch is resolved by key instead.
-	maxReplays = 3
+	// An identical batch is resent under its transaction_id at most this
+	// often; after that its keys go into a new batch.
+	maxResends = 3
+	// A batch's keys are re-batched at most this often in one run; then
+	// the batch waits, pending, for the next run's lookup.
+	maxRebatches = 4
+	// Newer copies of a key deleted in one run; beyond this, deleting
+	// stops with a warning, since so many copies mean something else is
+	// writing to the form.
+	maxDeletes = 100
+	// A copy older than this may hold someone's work: it is never deleted.
+	maxDeleteAge = time.Hour
 )
 
 // DefaultReplayWindow is how long after its first send a batch may be
-// replayed with the same transaction_id. The reference gives one hour for
-// the server's window, unverified, so we keep a quarter of it in reserve.
+// resent with the same transaction_id. The reference gives one hour for
+// the server's window, unverified, so a quarter of it is kept in reserve.
 const DefaultReplayWindow = 45 * time.Minute
+
+// DefaultConsistencyDelay is how long after a batch's last send its keys
+// are looked up when the answer did not settle it.
+const DefaultConsistencyDelay = 10 * time.Second
 
 // Options configure an Engine.
 type Options struct {
-	Selection    wecom.Selection
-	Concurrency  int           // updates in flight; the Sink enforces its own limit too
-	ReplayWindow time.Duration // DefaultReplayWindow when zero
-	Retry        retry.Policy  // backoff between replays of an unknown outcome
-	Log          zerolog.Logger
-	Now          func() time.Time
-	OnProgress   func(Progress)
-	OnPlan       func(PlanLine) // every record's plan line; nil to skip
+	Concurrency      int           // Jiandaoyun requests in flight; the Sink enforces its own limit too
+	ReplayWindow     time.Duration // DefaultReplayWindow when zero
+	ConsistencyDelay time.Duration // DefaultConsistencyDelay when zero
+	Log              zerolog.Logger
+	Now              func() time.Time
+	OnProgress       func(Progress)
+	OnPlan           func(PlanLine) // every record's plan line; nil to skip
 }
 
 // Request is one run.
@@ -56,7 +67,7 @@ type Request struct {
 	Command string
 	Months  []month.Month
 	Today   month.Date
-	DryRun  bool
+	DryRun  bool // plan only: the engine stops before any write
 	Force   bool // send an update for every known record, whatever its hash
 }
 
@@ -69,9 +80,9 @@ type Engine struct {
 	opts   Options
 }
 
-// New returns an engine. A dry run must be given read-only wrappers (see
-// DryRunSink and DryRunCheckpoints); the engine also never calls a write
-// on them.
+// New returns an engine. A dry run should be given the read-only wrappers
+// DryRunSink and DryRunCheckpoints, so that nothing can write whatever the
+// engine does.
 func New(src Source, sink Sink, cp Checkpoints, mapper *mapping.Mapper, opts Options) *Engine {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -79,11 +90,11 @@ func New(src Source, sink Sink, cp Checkpoints, mapper *mapping.Mapper, opts Opt
 	if opts.ReplayWindow <= 0 {
 		opts.ReplayWindow = DefaultReplayWindow
 	}
+	if opts.ConsistencyDelay <= 0 {
+		opts.ConsistencyDelay = DefaultConsistencyDelay
+	}
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 1
-	}
-	if opts.Retry.MaxAttempts == 0 {
-		opts.Retry = retry.Default()
 	}
 	return &Engine{src: src, sink: sink, cp: cp, mapper: mapper, opts: opts}
 }
@@ -91,76 +102,97 @@ func New(src Source, sink Sink, cp Checkpoints, mapper *mapping.Mapper, opts Opt
 // errStopped ends work after a stop signal; it is not a failure.
 var errStopped = errors.New("stopped by signal")
 
-// run is the state of one Run call.
+// run is the state of one Run call. Everything the batches share is
+// behind mu and changed only through the methods in this file.
 type run struct {
-	e    *Engine
-	req  Request
-	log  zerolog.Logger
-	stop context.Context // soft: no new request after it is done
-	sum  *Summary
+	e     *Engine
+	req   Request
+	log   zerolog.Logger
+	stop  context.Context // soft: no new request after it is done
+	sum   *Summary
+	start time.Time
 
-	cancel context.CancelFunc // stops the pipeline on a fatal error
+	cancel   context.CancelFunc // stops everything on a fatal error
+	machines stdsync.WaitGroup  // running create batches
+	slots    chan struct{}      // Jiandaoyun requests in flight
 
 	mu         stdsync.Mutex
 	months     map[string]*MonthSummary
 	fatalErr   error
 	consecFail int
 	warned     map[string]bool
-	blocked    map[string]bool // keys of pending batches left unresolved: never created again in this run
+	blocked    map[string]bool // keys held by an unsettled batch: never planned again in this run
 	done       int
 	total      int
+	apiCreator string // the username Jiandaoyun records as the creator of API writes
+	deleted    []store.DeletedRecord
+	deletes    int // deletes made or under way, against maxDeletes
 }
 
 // Run syncs req.Months. ctx bounds every request; stop is the soft signal
 // after which no new request starts (ctx should end some seconds after it).
-// The summary is always returned; Summary.Err holds a fatal error.
+// The summary is always returned; Summary.Err holds what stopped the run.
 func (e *Engine) Run(ctx context.Context, stop context.Context, req Request) *Summary {
 	now := e.opts.Now()
 	r := &run{
-		e: e, req: req, log: e.opts.Log, stop: stop,
+		e: e, req: req, log: e.opts.Log, stop: stop, start: now,
 		sum:     &Summary{RunID: store.NewRunID(now), Start: now, DryRun: req.DryRun},
 		months:  map[string]*MonthSummary{},
 		warned:  map[string]bool{},
 		blocked: map[string]bool{},
+		slots:   make(chan struct{}, e.opts.Concurrency),
 	}
 	ctx, r.cancel = context.WithCancel(ctx)
 	defer r.cancel()
 	for _, m := range req.Months {
-		ms := &MonthSummary{Month: m.String()}
-		r.months[ms.Month] = ms
-		r.sum.Months = append(r.sum.Months, ms)
+		r.month(m.String())
 	}
 	if !req.DryRun {
-		if err := e.cp.PutRun(r.runRecord("running")); err != nil {
+		if err := e.cp.PutRun(r.runRecord("running", 0)); err != nil {
 			r.sum.Err = fmt.Errorf("record run start: %w", err)
 			return r.sum
 		}
 		r.noteMappingChange()
+		r.loadAPICreator()
 	}
 
-	err := r.resolvePendings(ctx)
+	err := r.startPendings(ctx)
+	var ends []monthEnd
 	if err == nil {
-		err = r.syncMonths(ctx)
+		ends, err = r.syncMonths(ctx)
 	}
-	r.finish(err)
+	r.machines.Wait()
+	if err == nil {
+		err = r.firstFatal()
+	}
+	if err == nil && !req.DryRun {
+		for _, end := range ends {
+			r.finishMonth(end)
+		}
+	}
+	r.finish(ctx, err)
 	return r.sum
 }
 
-// finish settles the outcome and records the run.
-func (r *run) finish(err error) {
+func (r *run) firstFatal() error {
 	r.mu.Lock()
-	if r.fatalErr != nil {
-		err = r.fatalErr
+	defer r.mu.Unlock()
+	return r.fatalErr
+}
+
+// finish settles the outcome and records the run.
+func (r *run) finish(ctx context.Context, err error) {
+	if ferr := r.firstFatal(); ferr != nil {
+		err = ferr
 	}
-	r.mu.Unlock()
 	switch {
 	case err == nil:
-	case errors.Is(err, errStopped) || r.stop.Err() != nil && errors.Is(err, context.Canceled):
+	case r.isStop(ctx, err):
 		r.sum.Interrupted = true
 	default:
 		r.sum.Err = err
 	}
-	if r.stop.Err() != nil {
+	if r.stopped() {
 		r.sum.Interrupted = true
 	}
 	r.sum.End = r.e.opts.Now()
@@ -171,36 +203,34 @@ func (r *run) finish(err error) {
 	for k, v := range r.e.sink.Stats() {
 		r.sum.Calls["jiandaoyun "+k] = v
 	}
+	r.sum.Deleted = r.deleted
 	if r.req.DryRun {
 		return
 	}
-	if perr := r.e.cp.PutRun(r.runRecord(r.sum.Outcome())); perr != nil {
+	if !r.sum.Interrupted {
+		// Months touched but not finished get fresh counts and last run;
+		// their watermark stays where it was.
+		for _, ms := range r.sum.Months {
+			if !ms.finished && ms.touched() {
+				if m, err := month.Parse(ms.Month); err == nil {
+					r.saveMonth(m, month.Date{}, false)
+				}
+			}
+		}
+	}
+	outcome, code := Verdict(r.sum)
+	if perr := r.e.cp.PutRun(r.runRecord(outcome, code)); perr != nil {
 		r.log.Error().Err(perr).Msg("could not record the run in the store")
 	}
 }
 
-// Outcome names how the run ended, as kept in the history.
-func (s *Summary) Outcome() string {
-	t := s.Totals()
-	switch {
-	case s.Interrupted:
-		return "interrupted"
-	case s.Err != nil:
-		return "failed"
-	case t.Failed > 0 || t.Pending > 0:
-		return "partial"
-	default:
-		return "success"
-	}
-}
-
-func (r *run) runRecord(outcome string) store.Run {
+func (r *run) runRecord(outcome string, code int) store.Run {
 	t := r.sum.Totals()
 	run := store.Run{
 		ID: r.sum.RunID, Command: r.req.Command, Start: r.sum.Start, End: r.sum.End,
 		Fetched: t.Fetched, Created: t.Created, Updated: t.Updated, Unchanged: t.Unchanged,
 		Failed: t.Failed, Skipped: t.Skipped, Duplicates: t.Duplicates,
-		Outcome: outcome,
+		Outcome: outcome, ExitCode: code, Deleted: r.sum.Deleted,
 	}
 	for _, m := range r.sum.Months {
 		run.Months = append(run.Months, m.Month)
@@ -215,14 +245,6 @@ func (r *run) runRecord(outcome string) store.Run {
 	if r.sum.Err != nil {
 		run.Error = r.sum.Err.Error()
 	}
-	switch outcome {
-	case "partial":
-		run.ExitCode = 1
-	case "failed":
-		run.ExitCode = 4
-	case "interrupted":
-		run.ExitCode = 130
-	}
 	return run
 }
 
@@ -232,7 +254,10 @@ type mappingMeta struct {
 	Targets     []string `json:"targets"`
 }
 
-const metaMapping = "mapping"
+const (
+	metaMapping    = "mapping"
+	metaAPICreator = "api_creator"
+)
 
 // noteMappingChange logs a changed mapping: every record hashes differently
 // now, so the run will update them all.
@@ -257,10 +282,45 @@ func (r *run) noteMappingChange() {
 	}
 }
 
+// loadAPICreator reads who Jiandaoyun records as the creator of this
+// tool's writes, learned from an earlier create.
+func (r *run) loadAPICreator() {
+	raw, err := r.e.cp.GetMeta(metaAPICreator)
+	if err != nil {
+		r.log.Warn().Err(err).Msg("could not read the stored API creator")
+		return
+	}
+	r.mu.Lock()
+	r.apiCreator = string(raw)
+	r.mu.Unlock()
+}
+
+// learnAPICreator remembers the creator of a record this run created.
+func (r *run) learnAPICreator(username string) {
+	if username == "" {
+		return
+	}
+	r.mu.Lock()
+	changed := r.apiCreator != username
+	r.apiCreator = username
+	r.mu.Unlock()
+	if changed {
+		if err := r.e.cp.PutMeta(metaAPICreator, []byte(username)); err != nil {
+			r.log.Warn().Err(err).Msg("could not save the API creator")
+		}
+	}
+}
+
+func (r *run) creator() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.apiCreator
+}
+
 // stopped reports whether the soft stop signal has arrived.
 func (r *run) stopped() bool { return r.stop.Err() != nil }
 
-// fatal records the first fatal error and stops the pipeline.
+// fatal records the first fatal error and stops everything.
 func (r *run) fatal(err error) error {
 	r.mu.Lock()
 	if r.fatalErr == nil {
@@ -271,12 +331,18 @@ func (r *run) fatal(err error) error {
 	return err
 }
 
+// month returns a month's summary, creating it for a month outside the
+// run's window (a pending batch of an older month), so that everything
+// that happens is counted in its own month.
 func (r *run) month(m string) *MonthSummary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.monthLocked(m)
+}
+
+func (r *run) monthLocked(m string) *MonthSummary {
 	ms := r.months[m]
 	if ms == nil {
-		// A pending batch of a month that is not being synced this run.
 		ms = &MonthSummary{Month: m}
 		r.months[m] = ms
 		r.sum.Months = append(r.sum.Months, ms)
@@ -286,20 +352,17 @@ func (r *run) month(m string) *MonthSummary {
 
 // count applies fn to a month's summary under the lock.
 func (r *run) count(m string, fn func(ms *MonthSummary)) {
-	ms := r.month(m)
 	r.mu.Lock()
-	fn(ms)
+	fn(r.monthLocked(m))
 	r.mu.Unlock()
 }
 
-// recordFailure notes a record that could not be written. Permanent
-// failures in a row beyond the limit become fatal.
+// recordFailure notes a record that could not be written, in its own
+// month. Permanent failures in a row beyond the limit become fatal.
 func (r *run) recordFailure(m, key string, err error, permanent bool) error {
 	r.mu.Lock()
-	r.sum.Failures = append(r.sum.Failures, Failure{Key: key, Error: err.Error()})
-	if ms := r.months[m]; ms != nil {
-		ms.Failed++
-	}
+	r.sum.Failures = append(r.sum.Failures, Failure{Key: key, Month: m, Error: err.Error()})
+	r.monthLocked(m).Failed++
 	if permanent {
 		r.consecFail++
 	}
@@ -331,6 +394,26 @@ func (r *run) warnOnce(key, msg string) {
 	}
 }
 
+func (r *run) skip(userID, ms, reason string) {
+	r.mu.Lock()
+	r.sum.Skipped = append(r.sum.Skipped, SkippedUser{UserID: userID, Month: ms, Reason: reason})
+	r.mu.Unlock()
+}
+
+func (r *run) isBlocked(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.blocked[key]
+}
+
+func (r *run) block(keys ...string) {
+	r.mu.Lock()
+	for _, k := range keys {
+		r.blocked[k] = true
+	}
+	r.mu.Unlock()
+}
+
 func (r *run) plan(line PlanLine) {
 	if r.e.opts.OnPlan != nil {
 		r.e.opts.OnPlan(line)
@@ -347,6 +430,8 @@ func (r *run) progress(m string, n int) {
 	}
 }
 
+// apply commits one store transaction; a failure stops the run, since no
+// later step may rest on a checkpoint that was not saved.
 func (r *run) apply(w *store.Write) error {
 	if err := r.e.cp.Apply(w); err != nil {
 		return r.fatal(fmt.Errorf("save checkpoints: %w", err))
@@ -354,17 +439,34 @@ func (r *run) apply(w *store.Write) error {
 	return nil
 }
 
-// shortErr keeps stored error text small.
-func shortErr(err error) string {
-	s := err.Error()
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
-}
-
 // isStop reports whether err comes from the run being stopped (signal or
 // a fatal error elsewhere) rather than from the request itself.
 func (r *run) isStop(ctx context.Context, err error) bool {
 	return errors.Is(err, errStopped) || ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || apierr.ClassOf(err) == 0)
 }
+
+// abort returns the error that ends the run for err: errStopped after a
+// stop signal, the error itself when it is fatal, and nil for an ordinary
+// failure that the caller counts and goes on from.
+func (r *run) abort(ctx context.Context, err error) error {
+	switch {
+	case r.isStop(ctx, err):
+		return errStopped
+	case apierr.IsFatal(err):
+		return r.fatal(err)
+	default:
+		return nil
+	}
+}
+
+// acquire takes one of the concurrency slots for a Jiandaoyun request.
+func (r *run) acquire(ctx context.Context) bool {
+	select {
+	case r.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *run) release() { <-r.slots }

@@ -3,27 +3,65 @@ package sync
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"checkin-sync/internal/month"
 	"checkin-sync/internal/retry"
-	"checkin-sync/jiandaoyun"
 	"checkin-sync/store"
-	"checkin-sync/wecom"
 )
+
+// Report is one user's month report as the source gives it.
+type Report struct {
+	UserID string         // as the source spells it; the key uses it in lower case
+	Report map[string]any // one report; numbers are json.Number
+}
+
+// SkippedUser is a user left out of a month, with the reason.
+type SkippedUser struct {
+	UserID, Month, Reason string
+}
+
+// Fetched is the answer to one batch of userids for one month.
+type Fetched struct {
+	Reports  []Report
+	Skipped  []SkippedUser // unknown, or outside the app's range; Month is left empty
+	Missing  []string      // requested, but the source sent no report
+	Multiple []string      // requested, but the source sent several reports
+}
 
 // Source is where month reports come from (WeCom).
 type Source interface {
-	Users(ctx context.Context, sel wecom.Selection) ([]wecom.User, error)
-	MonthData(ctx context.Context, start, end month.Date, userids []string) (*wecom.MonthResult, error)
+	// Users lists the userids to sync, once per run.
+	Users(ctx context.Context) ([]string, error)
+	// MonthData fetches the reports of up to 100 users for start..end.
+	MonthData(ctx context.Context, start, end month.Date, userids []string) (Fetched, error)
 	Stats() map[string]retry.EndpointStats
 }
 
-// Sink is where records go (Jiandaoyun). Every mutation the engine makes
-// passes through BatchCreate or Update, so a dry run only has to wrap those.
+// FormRecord is one record as the form holds it.
+type FormRecord struct {
+	DataID  string
+	Key     string
+	Row     map[string]any // the flat read shape, with the mapped fields
+	Creator string         // the creator's username; "" when unknown
+	Created time.Time      // zero when unknown
+}
+
+// Sink is where records go (Jiandaoyun). Every mutation passes through
+// Create, Update or Delete, so a dry run only has to wrap those.
 type Sink interface {
-	FindByKeys(ctx context.Context, keyField string, keys []string) (map[string][]string, error)
-	BatchCreate(ctx context.Context, transactionID string, records []json.RawMessage) (jiandaoyun.BatchResult, error)
+	// Lookup returns every record holding one of keys, oldest first.
+	Lookup(ctx context.Context, keys []string) ([]FormRecord, error)
+	// Create creates records in one batch under txID. created counts what
+	// the answer says was created, and ids are the new records' _ids in no
+	// promised order.
+	Create(ctx context.Context, txID string, records []json.RawMessage) (created int, ids []string, err error)
+	// Update replaces the given fields of one record.
 	Update(ctx context.Context, dataID string, data json.RawMessage) error
+	// Get reads one whole record, every field included.
+	Get(ctx context.Context, dataID string) (map[string]any, error)
+	// Delete removes one record.
+	Delete(ctx context.Context, dataID string) error
 	Stats() map[string]retry.EndpointStats
 }
 

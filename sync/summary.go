@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"checkin-sync/internal/retry"
+	"checkin-sync/store"
 )
 
 // Summary is what one run did. It is printed at the end of `sync` and kept,
@@ -18,8 +19,9 @@ type Summary struct {
 	Failures    []Failure
 	Warnings    []string
 	Calls       map[string]retry.EndpointStats // "wecom getcheckin_monthdata" -> counts
+	Deleted     []store.DeletedRecord          // newer copies of keys deleted, with their content
 	Interrupted bool
-	Err         error // the fatal error that stopped the run, if any
+	Err         error // the error that stopped the run, if any
 }
 
 // MonthSummary counts one month's outcomes in this run.
@@ -40,16 +42,18 @@ type MonthSummary struct {
 
 	// dry-run plan
 	PlanCreate, PlanUpdate int
+
+	finished bool // the month's watermark and state were decided
 }
 
-// SkippedUser is a user left out of a month, with the reason.
-type SkippedUser struct {
-	UserID, Month, Reason string
+// touched reports whether the run did anything in the month.
+func (m *MonthSummary) touched() bool {
+	return m.Users+m.Created+m.Updated+m.Unchanged+m.Failed+m.Pending > 0
 }
 
 // Failure is one record that could not be written.
 type Failure struct {
-	Key, Error string
+	Key, Month, Error string
 }
 
 // Totals adds the months up.

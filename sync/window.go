@@ -5,21 +5,33 @@ import (
 	"sort"
 
 	"checkin-sync/internal/month"
+	"checkin-sync/store"
 )
 
 // DefaultWindow is the current month plus each of the previous months-1
-// months while today is no later than that month's last day plus settleDays.
-func DefaultWindow(today month.Date, months, settleDays int) []month.Month {
+// months while today is no later than that month's last day plus
+// settleDays, or while a month a run has processed (in infos) has its
+// watermark before its last day: so every synced month is fetched at least
+// once after it has ended, whatever settleDays is and even if a run was
+// missed. A month no run has touched is not pulled in.
+func DefaultWindow(today month.Date, months, settleDays int, infos []store.MonthInfo) []month.Month {
+	watermark := make(map[string]string, len(infos))
+	for _, mi := range infos {
+		if mi.LastRunID != "" {
+			watermark[mi.Month] = mi.Watermark
+		}
+	}
 	cur := today.Month()
 	out := []month.Month{cur}
 	m := cur
 	for i := 1; i < months; i++ {
 		m = m.Prev()
-		settles := month.Date{Year: m.Year, Mon: m.Mon, Day: m.Days()}.AddDays(settleDays)
-		if settles.Before(today) {
-			break
+		last := month.Date{Year: m.Year, Mon: m.Mon, Day: m.Days()}
+		settling := !last.AddDays(settleDays).Before(today)
+		wm, synced := watermark[m.String()]
+		if settling || synced && wm < last.String() {
+			out = append(out, m)
 		}
-		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
 	return out
@@ -28,10 +40,10 @@ func DefaultWindow(today month.Date, months, settleDays int) []month.Month {
 // SelectMonths turns --month and --from/--to into the months to sync: their
 // union, sorted. With neither, it is the default window. to defaults to the
 // current month. A future month or from later than to is an error.
-func SelectMonths(today month.Date, named []month.Month, from, to month.Month, months, settleDays int) ([]month.Month, error) {
+func SelectMonths(today month.Date, named []month.Month, from, to month.Month, months, settleDays int, infos []store.MonthInfo) ([]month.Month, error) {
 	cur := today.Month()
 	if len(named) == 0 && from.IsZero() && to.IsZero() {
-		return DefaultWindow(today, months, settleDays), nil
+		return DefaultWindow(today, months, settleDays, infos), nil
 	}
 	set := map[month.Month]bool{}
 	for _, m := range named {

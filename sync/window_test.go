@@ -32,7 +32,34 @@ func TestDefaultWindow(t *testing.T) {
 		{"2026-01-02", 3, 40, "[2025-11 2025-12 2026-01]"}, // across a year
 		{"2026-03-02", 2, 0, "[2026-03]"},
 	} {
-		if got := fmt.Sprint(DefaultWindow(date(t, tc.today), tc.months, tc.settle)); got != tc.want {
+		if got := fmt.Sprint(DefaultWindow(date(t, tc.today), tc.months, tc.settle, nil)); got != tc.want {
+			t.Errorf("%s months=%d settle=%d: %s, want %s", tc.today, tc.months, tc.settle, got, tc.want)
+		}
+	}
+}
+
+// With settle_days 0 a month's last day is still synced: a month whose
+// watermark is before its last day stays in the window, on the 1st and
+// after a missed run, until a run has covered the last day.
+func TestDefaultWindowKeepsAMonthUntilItsLastDayIsSynced(t *testing.T) {
+	synced := func(m, wm string) store.MonthInfo {
+		return store.MonthInfo{Month: m, Watermark: wm, LastRunID: "r1"}
+	}
+	for _, tc := range []struct {
+		today          string
+		months, settle int
+		infos          []store.MonthInfo
+		want           string
+	}{
+		{"2026-04-01", 2, 0, []store.MonthInfo{synced("2026-03", "2026-03-30")}, "[2026-03 2026-04]"},
+		{"2026-04-09", 2, 0, []store.MonthInfo{synced("2026-03", "2026-03-30")}, "[2026-03 2026-04]"}, // the run on the 1st was missed
+		{"2026-04-02", 2, 0, []store.MonthInfo{synced("2026-03", "2026-03-31")}, "[2026-04]"},
+		{"2026-04-02", 2, 0, []store.MonthInfo{synced("2026-03", "")}, "[2026-03 2026-04]"},   // every run failed
+		{"2026-04-02", 2, 0, []store.MonthInfo{{Month: "2026-03"}}, "[2026-04]"},              // never processed
+		{"2026-05-02", 2, 0, []store.MonthInfo{synced("2026-03", "2026-03-30")}, "[2026-05]"}, // outside the last 2 months
+		{"2026-05-02", 3, 0, []store.MonthInfo{synced("2026-03", "2026-03-30"), synced("2026-04", "2026-04-30")}, "[2026-03 2026-05]"},
+	} {
+		if got := fmt.Sprint(DefaultWindow(date(t, tc.today), tc.months, tc.settle, tc.infos)); got != tc.want {
 			t.Errorf("%s months=%d settle=%d: %s, want %s", tc.today, tc.months, tc.settle, got, tc.want)
 		}
 	}
@@ -41,7 +68,7 @@ func TestDefaultWindow(t *testing.T) {
 func TestSelectMonths(t *testing.T) {
 	today := date(t, "2026-03-15")
 	m := month.MustParse
-	got, err := SelectMonths(today, []month.Month{m("2025-06"), m("2026-01")}, m("2025-12"), month.Month{}, 2, 5)
+	got, err := SelectMonths(today, []month.Month{m("2025-06"), m("2026-01")}, m("2025-12"), month.Month{}, 2, 5, nil)
 	if err != nil || fmt.Sprint(got) != "[2025-06 2025-12 2026-01 2026-02 2026-03]" {
 		t.Fatalf("union of --month and --from: %v %v", got, err)
 	}
@@ -54,7 +81,7 @@ func TestSelectMonths(t *testing.T) {
 		{from: m("2026-01"), to: m("2026-05")},
 		{to: m("2026-01")},
 	} {
-		if _, err := SelectMonths(today, bad.named, bad.from, bad.to, 2, 5); err == nil {
+		if _, err := SelectMonths(today, bad.named, bad.from, bad.to, 2, 5, nil); err == nil {
 			t.Errorf("accepted %+v", bad)
 		}
 	}

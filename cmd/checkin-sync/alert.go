@@ -106,7 +106,8 @@ func alertText(kind string, s *sync.Summary, exit int) string {
 	if kind == alertRecover {
 		fmt.Fprintf(&b, "**checkin-sync recovered**\n>run %s: <font color=\"info\">success</font>\n", s.RunID)
 	} else {
-		fmt.Fprintf(&b, "**checkin-sync failed** (exit %d)\n>run %s: <font color=\"warning\">%s</font>\n", exit, s.RunID, s.Outcome())
+		outcome, _ := sync.Verdict(s)
+		fmt.Fprintf(&b, "**checkin-sync failed** (exit %d)\n>run %s: <font color=\"warning\">%s</font>\n", exit, s.RunID, outcome)
 	}
 	var months []string
 	for _, m := range s.Months {

@@ -12,7 +12,6 @@ import (
 	"checkin-sync/internal/fakeapi"
 	"checkin-sync/internal/month"
 	"checkin-sync/store"
-	"checkin-sync/sync"
 )
 
 func demoCommand() *cli.Command {
@@ -59,7 +58,7 @@ func runDemo(c *cli.Context) error {
 	cfg.WeCom.BaseURL, cfg.Jiandaoyun.BaseURL = base, base
 	cfg.Jiandaoyun.AppID, cfg.Jiandaoyun.EntryID = cr.AppID, cr.EntryID
 
-	today := month.DateIn(time.Now(), cfg.Location)
+	today := month.TodayCST(time.Now())
 	cur := today.Month()
 	months := []month.Month{cur.Prev(), cur}
 	if today.Day == 1 { // the current month has no complete day yet
@@ -107,7 +106,7 @@ func runDemo(c *cli.Context) error {
 
 func demoStatus(c *cli.Context, cfg *config.Config, today month.Date) error {
 	fmt.Fprintln(c.App.Writer, "\n$ checkin-sync status")
-	st, err := readStatus(cfg.Store, sync.DefaultWindow(today, cfg.Sync.Months, cfg.Sync.SettleDays), cfg.Location, func() (*store.Store, error) {
+	st, err := readStatus(cfg.Store, windowOf(cfg, today), cfg.Location, func() (*store.Store, error) {
 		return openStoreReadOnly(cfg, time.Second)
 	})
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"checkin-sync/internal/apierr"
 	"checkin-sync/store"
 	"checkin-sync/sync"
 )
@@ -84,7 +83,7 @@ func (r *reporter) writeLive(done, total int) {
 	}
 	live := liveStatus{
 		PID: os.Getpid(), Started: r.started, Command: "sync", Done: done, Total: total,
-		Status:  sync.BuildStatus(infos, sync.DefaultWindow(r.job.today, r.job.cfg.Sync.Months, r.job.cfg.Sync.SettleDays), r.job.cfg.Location),
+		Status:  sync.BuildStatus(infos, sync.DefaultWindow(r.job.today, r.job.cfg.Sync.Months, r.job.cfg.Sync.SettleDays, infos), r.job.cfg.Location),
 		Updated: time.Now(),
 	}
 	if err := store.WriteLive(r.st.Path(), live); err != nil {
@@ -130,7 +129,8 @@ func printSummary(w io.Writer, s *sync.Summary) {
 	case s.DryRun:
 		fmt.Fprintf(w, "Dry run: nothing was written (took %s)\n", dur)
 	default:
-		fmt.Fprintf(w, "Run %s: %s in %s\n", s.RunID, s.Outcome(), dur)
+		outcome, _ := sync.Verdict(s)
+		fmt.Fprintf(w, "Run %s: %s in %s\n", s.RunID, outcome, dur)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if s.DryRun {
@@ -199,19 +199,6 @@ func printSummary(w io.Writer, s *sync.Summary) {
 // summaryExitCode is the exit code a run earned: 130 interrupted, 4 fatal
 // API error, 2 a local error (store), 1 records failed or left pending.
 func summaryExitCode(s *sync.Summary) int {
-	codes := []int{exitOK}
-	if t := s.Totals(); t.Failed > 0 || t.Pending > 0 {
-		codes = append(codes, exitPartial)
-	}
-	if s.Err != nil {
-		if _, ok := apierr.As(s.Err); ok {
-			codes = append(codes, exitFatal)
-		} else {
-			codes = append(codes, exitCode(s.Err))
-		}
-	}
-	if s.Interrupted {
-		codes = append(codes, exitInterrupted)
-	}
-	return worst(codes...)
+	_, code := sync.Verdict(s)
+	return code
 }

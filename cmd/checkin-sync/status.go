@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"checkin-sync/internal/config"
 	"checkin-sync/internal/month"
 	"checkin-sync/store"
 	"checkin-sync/sync"
@@ -25,11 +26,11 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			today, err := today(c, cfg)
+			today, err := today(c)
 			if err != nil {
 				return err
 			}
-			st, err := readStatus(cfg.Store, sync.DefaultWindow(today, cfg.Sync.Months, cfg.Sync.SettleDays), cfg.Location, func() (*store.Store, error) {
+			st, err := readStatus(cfg.Store, windowOf(cfg, today), cfg.Location, func() (*store.Store, error) {
 				return openStoreReadOnly(cfg, 200*time.Millisecond)
 			})
 			if err != nil {
@@ -43,7 +44,7 @@ func statusCommand() *cli.Command {
 // readStatus builds the status from the store, or, while a sync holds the
 // store, from the live-status file that sync keeps. It never waits on the
 // lock for long.
-func readStatus(storePath string, window []month.Month, loc *time.Location, open func() (*store.Store, error)) (sync.Status, error) {
+func readStatus(storePath string, window func([]store.MonthInfo) []month.Month, loc *time.Location, open func() (*store.Store, error)) (sync.Status, error) {
 	s, err := open()
 	if err == nil {
 		var infos []store.MonthInfo
@@ -53,7 +54,7 @@ func readStatus(storePath string, window []month.Month, loc *time.Location, open
 				return sync.Status{}, storeError(err)
 			}
 		}
-		return sync.BuildStatus(infos, window, loc), nil
+		return sync.BuildStatus(infos, window(infos), loc), nil
 	}
 	var locked *store.LockedError
 	if !errors.As(err, &locked) {
@@ -66,7 +67,7 @@ func readStatus(storePath string, window []month.Month, loc *time.Location, open
 		return st, nil
 	}
 	if locked.Info != nil {
-		st := sync.BuildStatus(nil, window, loc)
+		st := sync.BuildStatus(nil, window(nil), loc)
 		st.Running = &sync.Running{PID: locked.Info.PID, Started: locked.Info.Started.In(loc).Format(time.RFC3339)}
 		return st, nil
 	}
@@ -105,4 +106,11 @@ func orDash(s *string) string {
 		return "-"
 	}
 	return *s
+}
+
+// windowOf gives the default window for the store's months.
+func windowOf(cfg *config.Config, today month.Date) func([]store.MonthInfo) []month.Month {
+	return func(infos []store.MonthInfo) []month.Month {
+		return sync.DefaultWindow(today, cfg.Sync.Months, cfg.Sync.SettleDays, infos)
+	}
 }

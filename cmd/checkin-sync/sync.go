@@ -97,7 +97,10 @@ func monthFlags(c *cli.Context, cfg *config.Config, today month.Date) ([]month.M
 			*f.dst = m
 		}
 	}
-	months, err := sync.SelectMonths(today, named, from, to, cfg.Sync.Months, cfg.Sync.SettleDays)
+	if len(named) == 0 && from.IsZero() && to.IsZero() {
+		return nil, nil // the default window, chosen from the store's months
+	}
+	months, err := sync.SelectMonths(today, named, from, to, cfg.Sync.Months, cfg.Sync.SettleDays, nil)
 	if err != nil {
 		return nil, usageErr("", "%w", err)
 	}
@@ -125,9 +128,6 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(cfg.WeCom.Users.UserIDs) > 0 && len(cfg.WeCom.Users.Departments) > 0 {
-		log.Debug().Msg("wecom.users.userids is set, so departments are ignored")
-	}
 
 	var cp sync.Checkpoints
 	var st *store.Store
@@ -148,29 +148,39 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 		defer st.Close()
 	}
 
+	if job.months == nil {
+		var infos []store.MonthInfo
+		if st != nil {
+			if infos, err = st.Months(); err != nil {
+				return 0, storeError(err)
+			}
+		}
+		job.months = sync.DefaultWindow(job.today, cfg.Sync.Months, cfg.Sync.SettleDays, infos)
+	}
+
 	mapper, err := bindMapping(ctx, cfg, jc)
 	if err != nil {
 		return 0, err
 	}
 
-	var sink sync.Sink = jc
+	var sink sync.Sink = sync.JiandaoyunSink{Client: jc, KeyField: mapper.KeyField(), Fields: mapper.ReadFields()}
 	if job.dryRun {
-		sink = sync.DryRunSink{Sink: jc}
+		sink = sync.DryRunSink{Sink: sink}
 	}
+	src := sync.WeComSource{Client: wc, Selection: wecom.Selection{
+		Departments: cfg.WeCom.Users.Departments,
+		UserIDs:     cfg.WeCom.Users.UserIDs,
+		Exclude:     cfg.WeCom.Users.Exclude,
+	}}
 	started := time.Now()
 	rep := newReporter(job, st, started)
 	defer rep.close()
-	eng := sync.New(wc, sink, cp, mapper, sync.Options{
-		Selection: wecom.Selection{
-			Departments: cfg.WeCom.Users.Departments,
-			UserIDs:     cfg.WeCom.Users.UserIDs,
-			Exclude:     cfg.WeCom.Users.Exclude,
-		},
-		Concurrency: cfg.Jiandaoyun.Concurrency,
-		Retry:       cfg.Retry.Policy(),
-		Log:         log,
-		OnProgress:  rep.progress,
-		OnPlan:      rep.plan,
+	eng := sync.New(src, sink, cp, mapper, sync.Options{
+		Concurrency:      cfg.Jiandaoyun.Concurrency,
+		ConsistencyDelay: cfg.Jiandaoyun.ConsistencyDelay,
+		Log:              log,
+		OnProgress:       rep.progress,
+		OnPlan:           rep.plan,
 	})
 	sum := eng.Run(ctx, stop, sync.Request{Command: "sync", Months: job.months, Today: job.today, DryRun: job.dryRun, Force: job.force})
 	rep.close()

@@ -1,0 +1,436 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"checkin-sync/internal/apierr"
+	"checkin-sync/internal/month"
+	"checkin-sync/mapping"
+	"checkin-sync/store"
+)
+
+// item is one record on its way through planning and writing.
+type item struct {
+	userID  string // as the source spells it
+	storeID string // the store's key: the userid in lower case
+	key     string // the form's key: "<lower-case userid>|YYYY-MM"
+	// legacyKey is the key in the userid's own spelling, which forms
+	// written before keys were lower-cased hold; "" when it equals key.
+	legacyKey string
+	data      []byte
+	hash      uint64
+	dataID    string
+	hasData   bool
+}
+
+func (r *run) newItem(userID string, m month.Month) item {
+	it := item{userID: userID, storeID: strings.ToLower(userID), key: r.e.mapper.Key(userID, m)}
+	if legacy := userID + "|" + m.String(); legacy != it.key {
+		it.legacyKey = legacy
+	}
+	return it
+}
+
+// monthEnd is what the fetcher learned of a month once it was done.
+type monthEnd struct {
+	month      month.Month
+	last       month.Date // the last day fetched
+	note       string     // why the month was left out, when it was
+	fetchedAll bool
+}
+
+// fetchedBatch is one message from the fetcher to the planner.
+type fetchedBatch struct {
+	month month.Month
+	users []string
+	res   Fetched
+	err   error // the fetch of this batch failed (not fatal)
+	end   *monthEnd
+}
+
+// syncMonths lists the users once, then fetches every month in batches
+// while the batches already fetched are planned and written.
+func (r *run) syncMonths(ctx context.Context) ([]monthEnd, error) {
+	if len(r.req.Months) == 0 {
+		return nil, nil
+	}
+	users, err := r.e.src.Users(ctx)
+	if err != nil {
+		if r.isStop(ctx, err) {
+			return nil, errStopped
+		}
+		return nil, r.fatal(fmt.Errorf("list users: %w", err))
+	}
+	r.mu.Lock()
+	r.total = len(users) * len(r.req.Months)
+	r.mu.Unlock()
+	r.log.Info().Int("users", len(users)).Int("months", len(r.req.Months)).Msg("users listed")
+
+	ch := make(chan fetchedBatch, 2)
+	go r.fetch(ctx, users, ch)
+
+	failedFetch := map[string]bool{}
+	var ends []monthEnd
+	var firstErr error
+	for msg := range ch {
+		m := msg.month.String()
+		switch {
+		case msg.end != nil:
+			end := *msg.end
+			end.fetchedAll = end.fetchedAll && !failedFetch[m]
+			ends = append(ends, end)
+		case msg.err != nil:
+			failedFetch[m] = true
+			if apierr.IsFatal(msg.err) || r.isStop(ctx, msg.err) {
+				if firstErr == nil {
+					firstErr = msg.err
+				}
+				continue
+			}
+			for _, u := range msg.users {
+				if err := r.recordFailure(m, r.e.mapper.Key(u, msg.month), fmt.Errorf("fetch from WeCom: %w", msg.err), false); err != nil && firstErr == nil {
+					firstErr = err
+				}
+			}
+		default:
+			if firstErr != nil || r.stopped() {
+				continue
+			}
+			if err := r.processBatch(ctx, msg.month, msg.users, msg.res); err != nil && firstErr == nil {
+				firstErr = err
+			}
+			r.progress(m, len(msg.users))
+		}
+	}
+	switch {
+	case firstErr == nil && r.stopped():
+		return ends, errStopped
+	case firstErr == nil:
+		return ends, nil
+	case r.isStop(ctx, firstErr):
+		return ends, errStopped
+	case apierr.IsFatal(firstErr):
+		return ends, r.fatal(firstErr)
+	}
+	return ends, firstErr
+}
+
+// fetch requests each month's reports in batches of 100 users. A user the
+// source rejects in one month is still asked for in the others.
+func (r *run) fetch(ctx context.Context, users []string, out chan<- fetchedBatch) {
+	defer close(out)
+	for _, m := range r.req.Months {
+		start, end, ok := m.Span(r.req.Today)
+		if !ok {
+			out <- fetchedBatch{month: m, end: &monthEnd{month: m, note: "the month has no complete day yet"}}
+			continue
+		}
+		skipped := false
+		for i := 0; i < len(users) && !skipped; i += fetchBatch {
+			if r.stopped() || ctx.Err() != nil {
+				out <- fetchedBatch{month: m, users: users[i:], err: errStopped}
+				return
+			}
+			chunk := users[i:min(i+fetchBatch, len(users))]
+			res, err := r.e.src.MonthData(ctx, start, end, chunk)
+			switch {
+			case err == nil:
+				out <- fetchedBatch{month: m, users: chunk, res: res}
+			case apierr.ClassOf(err) == apierr.NoCompleteDay:
+				// The source refused a one-day range: the month waits a day.
+				r.warnOnce("no-complete-day-"+m.String(), fmt.Sprintf("%s: WeCom refused a one-day range; the month is skipped until tomorrow", m))
+				out <- fetchedBatch{month: m, end: &monthEnd{month: m, note: "WeCom refused a one-day range"}}
+				skipped = true
+			default:
+				out <- fetchedBatch{month: m, users: chunk, err: err}
+				if apierr.IsFatal(err) || r.isStop(ctx, err) {
+					return
+				}
+			}
+		}
+		if !skipped {
+			out <- fetchedBatch{month: m, end: &monthEnd{month: m, last: end, fetchedAll: true}}
+		}
+	}
+}
+
+// processBatch plans one fetched batch and hands its writes on: creates to
+// batch machines, updates to an update group. A dry run stops after the
+// plan.
+func (r *run) processBatch(ctx context.Context, m month.Month, users []string, res Fetched) error {
+	ms := m.String()
+	r.count(ms, func(s *MonthSummary) {
+		s.Users += len(users)
+		s.Fetched += len(res.Reports)
+		s.Skipped += len(res.Skipped) + len(res.Missing)
+	})
+	for _, s := range res.Skipped {
+		r.skip(s.UserID, ms, s.Reason)
+	}
+	for _, u := range res.Missing {
+		r.skip(u, ms, "no row from WeCom")
+	}
+	if err := r.failMultiple(m, res.Multiple); err != nil {
+		return err
+	}
+
+	items := make([]item, 0, len(res.Reports))
+	for _, rep := range res.Reports {
+		it := r.newItem(rep.UserID, m)
+		if r.isBlocked(it.key) {
+			continue // an unsettled batch of an earlier run holds it
+		}
+		out, err := r.e.mapper.Map(mapping.Input{UserID: rep.UserID, Month: m, Report: rep.Report})
+		if err != nil {
+			if ferr := r.recordFailure(ms, it.key, fmt.Errorf("map report: %w", err), false); ferr != nil {
+				return ferr
+			}
+			continue
+		}
+		for _, miss := range out.UnknownEnum {
+			r.warnOnce("enum|"+miss.Target+"|"+miss.Code, fmt.Sprintf("mapping.fields.%s: code %q is not in the enum table; written as text", miss.Target, miss.Code))
+		}
+		it.data, it.hash, it.hasData = out.Data, out.Hash, true
+		items = append(items, it)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.storeID
+	}
+	recs := make([]store.Record, len(items))
+	found := make([]bool, len(items))
+	if err := r.e.cp.Lookup(ms, ids, recs, found); err != nil {
+		return r.fatal(fmt.Errorf("read checkpoints for %s: %w", ms, err))
+	}
+	var updates, resolves []item
+	unchanged := 0
+	for i, it := range items {
+		rec := recs[i]
+		switch {
+		case found[i] && rec.DataID != "" && rec.State == store.StateSynced && rec.Hash == it.hash && !r.req.Force:
+			unchanged++
+			r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: "unchanged", DataID: rec.DataID})
+		case found[i] && rec.DataID != "":
+			it.dataID = rec.DataID
+			updates = append(updates, it)
+		default:
+			resolves = append(resolves, it)
+		}
+	}
+	r.count(ms, func(s *MonthSummary) { s.Unchanged += unchanged })
+
+	// A record whose data_id turns out gone (4001) is resolved by key
+	// once more; a second time it fails.
+	gone := map[string]string{}
+	for round := 0; round < 2 && len(updates)+len(resolves) > 0; round++ {
+		creates, adopted, err := r.resolve(ctx, ms, resolves, gone)
+		if err != nil {
+			return err
+		}
+		updates = append(updates, adopted...)
+		if r.req.DryRun {
+			r.planWrites(ms, creates, updates)
+			return nil
+		}
+		for _, batch := range chunks(creates) {
+			r.startBatch(ctx, m, batch)
+		}
+		missing, err := r.updateAll(ctx, ms, updates)
+		if err != nil {
+			return err
+		}
+		updates, resolves = nil, nil
+		for _, it := range missing {
+			gone[it.key] = it.dataID
+			it.dataID = ""
+			resolves = append(resolves, it)
+		}
+	}
+	for _, it := range resolves {
+		if err := r.recordFailure(ms, it.key, fmt.Errorf("record %s is gone from Jiandaoyun and its key still finds a gone record", gone[it.key]), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planWrites reports a dry run's creates and updates.
+func (r *run) planWrites(ms string, creates, updates []item) {
+	for _, it := range updates {
+		r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: "update", DataID: it.dataID})
+	}
+	for _, it := range creates {
+		r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: "create"})
+	}
+	r.count(ms, func(s *MonthSummary) { s.PlanCreate += len(creates); s.PlanUpdate += len(updates) })
+}
+
+// resolve looks keys without a data_id up in the form. A key found there
+// is adopted (its oldest record); it is unchanged when the form already
+// holds what would be written, and an update otherwise. Only a key not
+// found becomes a create: no record is ever created without this lookup.
+// gone names data_ids that answered 4001, which must not be adopted again.
+func (r *run) resolve(ctx context.Context, ms string, items []item, gone map[string]string) (creates, updates []item, err error) {
+	if len(items) == 0 {
+		return nil, nil, nil
+	}
+	copies, err := r.lookup(ctx, items)
+	if err != nil {
+		if aerr := r.abort(ctx, err); aerr != nil {
+			return nil, nil, aerr
+		}
+		// The lookup failed after its retries: these records are neither
+		// created nor updated in this run.
+		for _, it := range items {
+			if ferr := r.recordFailure(ms, it.key, fmt.Errorf("look up by key: %w", err), false); ferr != nil {
+				return nil, nil, ferr
+			}
+		}
+		return nil, nil, nil
+	}
+	w := &store.Write{}
+	unchanged := 0
+	for _, it := range items {
+		recs := copies[it.key]
+		if len(recs) == 0 {
+			creates = append(creates, it)
+			continue
+		}
+		kept := recs[0]
+		if kept.DataID == gone[it.key] {
+			if ferr := r.recordFailure(ms, it.key, fmt.Errorf("record %s answers 4001 but is still listed", kept.DataID), false); ferr != nil {
+				return nil, nil, ferr
+			}
+			continue
+		}
+		r.noteDuplicates(ms, it.key, recs)
+		formHash, same := r.compare(it, kept)
+		it.dataID = kept.DataID
+		switch {
+		case same && !r.req.Force:
+			unchanged++
+			r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: "unchanged", DataID: it.dataID, Detail: "adopted"})
+			w.Records = append(w.Records, syncedRecord(ms, it, formHash, r.e.opts.Now()))
+		default:
+			updates = append(updates, it)
+		}
+	}
+	r.count(ms, func(s *MonthSummary) { s.Unchanged += unchanged })
+	if len(w.Records) > 0 {
+		if err := r.apply(w); err != nil {
+			return nil, nil, err
+		}
+	}
+	return creates, updates, nil
+}
+
+// lookup finds every record of the items' keys, grouped by the item's key
+// (a record under a key's legacy spelling counts for that key), each
+// group oldest first.
+func (r *run) lookup(ctx context.Context, items []item) (map[string][]FormRecord, error) {
+	keys := make([]string, 0, len(items))
+	byKey := make(map[string]string, len(items))
+	for _, it := range items {
+		keys = append(keys, it.key)
+		byKey[it.key] = it.key
+		if it.legacyKey != "" {
+			keys = append(keys, it.legacyKey)
+			byKey[it.legacyKey] = it.key
+		}
+	}
+	if !r.acquire(ctx) {
+		return nil, errStopped
+	}
+	recs, err := r.e.sink.Lookup(ctx, keys)
+	r.release()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]FormRecord, len(items))
+	for _, rec := range recs {
+		if k, ok := byKey[rec.Key]; ok {
+			out[k] = append(out[k], rec)
+		}
+	}
+	// Each group is oldest first: the sink sorts by _id, but the two
+	// spellings of a key may interleave.
+	for k, group := range out {
+		if len(group) > 1 {
+			sortByID(group)
+			out[k] = group
+		}
+	}
+	return out, nil
+}
+
+// compare reads a form record back through the mapping. formHash is the
+// hash of what the form holds; same is true only when that is exactly
+// what this item would write. A representation that cannot be compared
+// with confidence is never taken as the same.
+func (r *run) compare(it item, rec FormRecord) (formHash uint64, same bool) {
+	rb, err := r.e.mapper.ReadBack(rec.Row)
+	if err != nil {
+		return 0, false
+	}
+	return rb.Hash, rb.Exact && it.hasData && rb.Hash == it.hash
+}
+
+// noteDuplicates counts the extra records of a key; they are warnings, not
+// failures, and are left for verify --fix.
+func (r *run) noteDuplicates(ms, key string, recs []FormRecord) {
+	if len(recs) < 2 {
+		return
+	}
+	r.count(ms, func(s *MonthSummary) { s.Duplicates += len(recs) - 1 })
+	ids := make([]string, len(recs)-1)
+	for i, rec := range recs[1:] {
+		ids[i] = rec.DataID
+	}
+	r.log.Warn().Str("key", key).Str("kept", recs[0].DataID).Strs("duplicates", ids).
+		Msg("several Jiandaoyun records hold this key; the oldest is kept and updated")
+}
+
+func syncedRecord(ms string, it item, hash uint64, now time.Time) store.KeyedRecord {
+	return store.KeyedRecord{Month: ms, UserID: it.storeID, Record: store.Record{
+		Hash: hash, DataID: it.dataID, State: store.StateSynced, SyncedAt: now}}
+}
+
+func sortByID(recs []FormRecord) {
+	sort.Slice(recs, func(i, j int) bool { return recs[i].DataID < recs[j].DataID })
+}
+
+// failMultiple marks users with several rows from WeCom failed: nothing is
+// written for them, so a key never appears twice in a batch. A known
+// data_id is kept.
+func (r *run) failMultiple(m month.Month, users []string) error {
+	if len(users) == 0 {
+		return nil
+	}
+	ms := m.String()
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = strings.ToLower(u)
+	}
+	recs := make([]store.Record, len(users))
+	found := make([]bool, len(users))
+	if err := r.e.cp.Lookup(ms, ids, recs, found); err != nil {
+		return r.fatal(fmt.Errorf("read checkpoints for %s: %w", ms, err))
+	}
+	w := &store.Write{}
+	for i, u := range users {
+		if err := r.recordFailure(ms, r.e.mapper.Key(u, m), fmt.Errorf("several rows from WeCom for one userid; nothing written"), false); err != nil {
+			return err
+		}
+		w.Records = append(w.Records, store.KeyedRecord{Month: ms, UserID: ids[i],
+			Record: store.Record{DataID: recs[i].DataID, State: store.StateFailed, LastError: "several rows from WeCom"}})
+	}
+	return r.apply(w)
+}
