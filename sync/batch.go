@@ -105,11 +105,25 @@ func chunks(items []item) [][]item {
 }
 
 // startBatch starts the machine of a new batch of records that a lookup
-// has just shown absent.
+// has just shown absent. It waits while too many batches are under way,
+// which holds the fetcher back.
 func (r *run) startBatch(ctx context.Context, m month.Month, items []item) {
-	r.spawn(ctx, &batch{month: m, items: items, state: stSave})
+	select {
+	case r.live <- struct{}{}:
+	case <-ctx.Done():
+		r.count(m.String(), func(s *MonthSummary) { s.Pending += len(items) })
+		return
+	}
+	r.machines.Add(1)
+	go func() {
+		defer func() { <-r.live; r.machines.Done() }()
+		r.runBatch(ctx, &batch{month: m, items: items, state: stSave})
+	}()
 }
 
+// spawn starts a machine for a batch that another one split off, or one
+// an earlier run left pending. It never waits: a machine that waits for a
+// place could hold the places of the ones it waits for.
 func (r *run) spawn(ctx context.Context, b *batch) {
 	r.machines.Add(1)
 	go func() {
@@ -155,6 +169,9 @@ func (r *run) leavePending(b *batch, err error) {
 
 // saveBatch: the first store transaction of a batch, before it is sent.
 func (r *run) saveBatch(b *batch) error {
+	if r.stopped() {
+		return errStopped // nothing saved, nothing sent: the next run plans it afresh
+	}
 	b.p = newPending(b.month, b.items, r.e.opts.Now())
 	if err := r.apply(&store.Write{PutPending: []store.Pending{b.p}, Records: pendingRecords(b.month.String(), b.items)}); err != nil {
 		return err

@@ -115,6 +115,9 @@ type run struct {
 	cancel   context.CancelFunc // stops everything on a fatal error
 	machines stdsync.WaitGroup  // running create batches
 	slots    chan struct{}      // Jiandaoyun requests in flight
+	// live bounds the new batches under way, so that fetching cannot run
+	// far ahead of writing and hold every record in memory.
+	live chan struct{}
 
 	mu         stdsync.Mutex
 	months     map[string]*MonthSummary
@@ -141,6 +144,7 @@ func (e *Engine) Run(ctx context.Context, stop context.Context, req Request) *Su
 		warned:  map[string]bool{},
 		blocked: map[string]bool{},
 		slots:   make(chan struct{}, e.opts.Concurrency),
+		live:    make(chan struct{}, 2*e.opts.Concurrency),
 	}
 	ctx, r.cancel = context.WithCancel(ctx)
 	defer r.cancel()
@@ -207,14 +211,12 @@ func (r *run) finish(ctx context.Context, err error) {
 	if r.req.DryRun {
 		return
 	}
-	if !r.sum.Interrupted {
-		// Months touched but not finished get fresh counts and last run;
-		// their watermark stays where it was.
-		for _, ms := range r.sum.Months {
-			if !ms.finished && ms.touched() {
-				if m, err := month.Parse(ms.Month); err == nil {
-					r.saveMonth(m, month.Date{}, false)
-				}
+	// Months touched but not finished get fresh counts and last run;
+	// their watermark stays where it was.
+	for _, ms := range r.sum.Months {
+		if !ms.finished && ms.touched() {
+			if m, err := month.Parse(ms.Month); err == nil {
+				r.saveMonth(m, month.Date{}, false)
 			}
 		}
 	}
