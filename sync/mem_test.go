@@ -583,9 +583,3 @@ func (r *memRig) expectForm(m month.Month) {
 		}
 	}
 }
-
-func (r *memRig) outcome(s *Summary) (string, int) {
-	r.t.Helper()
-	o, c := Verdict(s)
-	return o, c
-}

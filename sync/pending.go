@@ -105,8 +105,12 @@ func (r *run) fillPending(ctx context.Context, m month.Month, items []item) erro
 		if err != nil {
 			continue
 		}
-		items[i].userID = rep.UserID
-		items[i].data, items[i].hash, items[i].hasData = out.Data, out.Hash, true
+		// The source's spelling also gives the key's legacy spelling, which
+		// a form written before keys were lower-cased may hold.
+		it := r.newItem(rep.UserID, m)
+		it.storeID = items[i].storeID
+		it.data, it.hash, it.hasData = out.Data, out.Hash, true
+		items[i] = it
 	}
 	return nil
 }
