@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-
-	"go.etcd.io/bbolt"
 )
 
 // TestFilesAre0600 runs with an empty umask, so only the explicit modes
@@ -17,7 +15,10 @@ func TestFilesAre0600(t *testing.T) {
 	defer syscall.Umask(old)
 
 	path := filepath.Join(t.TempDir(), "checkin.db")
-	s := mustOpen(t, path, Options{Command: "sync"})
+	s, err := opener{}.open(path, Options{Command: "sync"}) // schema v1
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Apply(&Write{Records: []KeyedRecord{synced("2026-03", "alice", 1)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +33,7 @@ func TestFilesAre0600(t *testing.T) {
 	}
 
 	// The pre-migration backup too.
-	v2 := opener{migrations: []migration{func(*bbolt.Tx) error { return nil }}}
-	m, err := v2.open(path, Options{})
+	m, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

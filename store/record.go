@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"math"
 	"time"
-	"unicode/utf8"
+
+	"checkin-sync/internal/textutil"
 )
 
 // State is where one record stands with Jiandaoyun.
@@ -89,18 +90,6 @@ func isHexID(id string) bool {
 	return true
 }
 
-// truncateUTF8 cuts s to at most n bytes without splitting a rune.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
 // appendRecord appends the encoding of r to dst.
 func appendRecord(dst []byte, r *Record) ([]byte, error) {
 	if !r.State.valid() {
@@ -135,7 +124,7 @@ func appendRecord(dst []byte, r *Record) ([]byte, error) {
 	}
 	dst = binary.AppendUvarint(dst, sec)
 	dst = binary.AppendUvarint(dst, uint64(r.Attempts))
-	le := truncateUTF8(r.LastError, MaxLastError)
+	le := textutil.Truncate(r.LastError, MaxLastError)
 	dst = binary.AppendUvarint(dst, uint64(len(le)))
 	dst = append(dst, le...)
 	return dst, nil

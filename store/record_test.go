@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func sampleRecords() []Record {
@@ -77,15 +78,27 @@ func TestDecodeCorruptValues(t *testing.T) {
 	}
 }
 
-func TestTruncateUTF8(t *testing.T) {
+func TestLastErrorCutAtRune(t *testing.T) {
 	s := strings.Repeat("é", 150) // 300 bytes
-	got := truncateUTF8(s, MaxLastError)
-	if len(got) != MaxLastError || !strings.HasPrefix(s, got) {
-		t.Errorf("cut to %d bytes", len(got))
-	}
-	got = truncateUTF8("a"+s, MaxLastError)
-	if len(got) != MaxLastError-1 {
-		t.Errorf("split a rune: %d bytes", len(got))
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{s, MaxLastError},
+		{"a" + s, MaxLastError - 1}, // the 200th byte would split a rune
+		{"short", 5},
+	} {
+		b, err := appendRecord(nil, &Record{State: StateFailed, LastError: tc.in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Record
+		if err := decodeRecord(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.LastError) != tc.want || !strings.HasPrefix(tc.in, got.LastError) || !utf8.ValidString(got.LastError) {
+			t.Errorf("last error cut to %d bytes (valid UTF-8: %v), want %d", len(got.LastError), utf8.ValidString(got.LastError), tc.want)
+		}
 	}
 }
 

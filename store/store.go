@@ -75,7 +75,9 @@ type Store struct {
 	path     string
 	readOnly bool
 	stale    *LockInfo
-	maxRuns  int
+	// migration is what Open upgraded; nil when nothing was.
+	migration *Migration
+	maxRuns   int
 	// testHookApply runs inside Apply's transaction just before commit; tests
 	// use it to crash a process mid-transaction.
 	testHookApply func()
@@ -104,17 +106,15 @@ const (
 )
 
 // migration turns a store of schema n into schema n+1 inside one write
-// transaction.
-type migration func(tx *bbolt.Tx) error
+// transaction. It notes what it could not carry over (such as records it
+// dropped) in m, which Store.Migration hands to the caller.
+type migration func(tx *bbolt.Tx, m *Migration) error
 
 // opener holds the schema migrations; migrations[i] upgrades schema i+1 to
 // i+2, so the current schema is len(migrations)+1.
 type opener struct {
 	migrations []migration
 }
-
-// migrations lists the schema upgrades in order. Schema 1 is the first.
-func migrations() []migration { return nil }
 
 func (o opener) version() int { return len(o.migrations) + 1 }
 
@@ -346,11 +346,13 @@ func (o opener) checkSchema(s *Store) error {
 				"run a sync first (it keeps a copy in %s)", ErrNeedsMigration, s.path, have, want, BackupPath(s.path))
 		}
 		if err := s.backup(); err != nil {
-			return err
+			return fmt.Errorf("back up store %s before migrating it: %w", s.path, err)
 		}
-		return s.update(func(tx *bbolt.Tx) error {
+		var m *Migration
+		err := s.update(func(tx *bbolt.Tx) error {
+			m = &Migration{From: have, To: want, Backup: BackupPath(s.path)}
 			for v := have; v < want; v++ {
-				if err := o.migrations[v-1](tx); err != nil {
+				if err := o.migrations[v-1](tx, m); err != nil {
 					return fmt.Errorf("migrate store %s from schema v%d to v%d: %w", s.path, v, v+1, err)
 				}
 			}
@@ -360,6 +362,10 @@ func (o opener) checkSchema(s *Store) error {
 			}
 			return meta.Put([]byte(metaSchema), []byte(strconv.Itoa(want)))
 		})
+		if err != nil {
+			return err
+		}
+		s.migration = m
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,8 +78,8 @@ func TestOpenCreatesVersionedStore(t *testing.T) {
 		schema = string(tx.Bucket([]byte(bucketMeta)).Get([]byte(metaSchema)))
 		return nil
 	})
-	if schema != "1" {
-		t.Errorf("schema = %q, want 1", schema)
+	if want := strconv.Itoa(schemaLowerUserIDs); schema != want {
+		t.Errorf("schema = %q, want %s", schema, want)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -950,7 +951,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	setSchema(t, path, "2")
+	setSchema(t, path, strconv.Itoa(schemaLowerUserIDs+1))
 	for _, ro := range []bool{false, true} {
 		_, err := Open(path, Options{ReadOnly: ro})
 		if !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "upgrade checkin-sync") {
@@ -966,34 +967,40 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
+// TestOlderSchemaMigrated tests the migration mechanism with a test
+// upgrade past the current schema.
 func TestOlderSchemaMigrated(t *testing.T) {
 	path := tempPath(t)
 	s := mustOpen(t, path, Options{})
 	if err := s.Apply(&Write{Records: []KeyedRecord{synced("2026-03", "alice", 1)}}); err != nil {
 		t.Fatal(err)
 	}
+	if s.Migration() != nil {
+		t.Errorf("a new store reports a migration: %+v", s.Migration())
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	v2 := opener{migrations: []migration{func(tx *bbolt.Tx) error {
-		// A test upgrade: v2 keeps a marker in meta and drops "runs".
+	cur := opener{migrations: migrations()}.version()
+	next := opener{migrations: append(migrations(), func(tx *bbolt.Tx, _ *Migration) error {
+		// A test upgrade: it keeps a marker in meta and drops "runs".
 		if err := tx.Bucket([]byte(bucketMeta)).Put([]byte("upgraded"), []byte("yes")); err != nil {
 			return err
 		}
 		return tx.DeleteBucket([]byte(bucketRuns))
-	}}}
+	})}
 
 	// Read-only cannot migrate.
-	if _, err := v2.open(path, Options{ReadOnly: true}); !errors.Is(err, ErrNeedsMigration) {
+	if _, err := next.open(path, Options{ReadOnly: true}); !errors.Is(err, ErrNeedsMigration) {
 		t.Fatalf("read-only open of older schema: %v, want ErrNeedsMigration", err)
 	}
 
 	// A failing migration leaves the store as it was (the backup is made).
-	broken := opener{migrations: []migration{func(tx *bbolt.Tx) error {
+	broken := opener{migrations: append(migrations(), func(tx *bbolt.Tx, _ *Migration) error {
 		_ = tx.DeleteBucket([]byte(bucketRuns))
 		return errors.New("cannot upgrade")
-	}}}
-	if _, err := broken.open(path, Options{}); err == nil || !strings.Contains(err.Error(), "v1 to v2") {
+	})}
+	if _, err := broken.open(path, Options{}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("v%d to v%d", cur, cur+1)) {
 		t.Fatalf("broken migration: %v", err)
 	}
 	if s, err := Open(path, Options{ReadOnly: true}); err != nil {
@@ -1002,12 +1009,15 @@ func TestOlderSchemaMigrated(t *testing.T) {
 		_ = s.Close()
 	}
 
-	m, err := v2.open(path, Options{})
+	m, err := next.open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := m.GetMeta("upgraded"); string(v) != "yes" {
 		t.Errorf("migration not applied")
+	}
+	if got := m.Migration(); got == nil || got.From != cur || got.To != cur+1 || got.Backup != BackupPath(path) {
+		t.Errorf("Migration() = %+v", got)
 	}
 	var schema string
 	_ = m.view(func(tx *bbolt.Tx) error {
@@ -1017,7 +1027,7 @@ func TestOlderSchemaMigrated(t *testing.T) {
 		}
 		return nil
 	})
-	if schema != "2" {
+	if schema != strconv.Itoa(cur+1) {
 		t.Errorf("schema = %q after migration", schema)
 	}
 	out := make([]Record, 1)
@@ -1029,15 +1039,15 @@ func TestOlderSchemaMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The backup is the v1 store, readable by the v1 code.
+	// The backup is the store as the current code wrote it.
 	fileMode0600(t, BackupPath(path))
 	bak := mustOpen(t, BackupPath(path), Options{ReadOnly: true})
 	if err := bak.Lookup("2026-03", []string{"alice"}, out, found); err != nil || !found[0] {
 		t.Errorf("backup lacks the records: %v %v", found[0], err)
 	}
-	// The v1 code now refuses the migrated store.
+	// The current code now refuses the migrated store.
 	if _, err := Open(path, Options{ReadOnly: true}); !errors.Is(err, ErrNewerSchema) {
-		t.Errorf("v1 open of the v2 store: %v, want ErrNewerSchema", err)
+		t.Errorf("open of the newer store: %v, want ErrNewerSchema", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"checkin-sync/internal/fakeapi"
+	"checkin-sync/internal/httpx"
 )
 
 func fakeServersCommand() *cli.Command {
@@ -34,7 +35,7 @@ func runFakeServers(c *cli.Context) error {
 	if err != nil {
 		return usageErr("give host:port, for example 127.0.0.1:8700", "--listen %q: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !httpx.IsLoopback(host) {
 		return usageErr("the fakes serve loopback only: use 127.0.0.1:PORT", "--listen %q is not a loopback address", addr)
 	}
 	srv := fakeapi.New(fakeapi.Options{Company: fakeapi.NewCompany(c.Int64("seed"), c.Int("users"))})

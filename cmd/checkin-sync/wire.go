@@ -99,6 +99,14 @@ func openStore(cfg *config.Config, command string, log zerolog.Logger) (*store.S
 		log.Warn().Int("pid", stale.PID).Time("started", stale.Started).
 			Msg("a lock-info file was left by a process that is gone; it was replaced")
 	}
+	if mig := s.Migration(); mig != nil {
+		log.Info().Int("from", mig.From).Int("to", mig.To).Str("backup", mig.Backup).
+			Msg("the store was upgraded to this release's layout; the copy from before is kept")
+		for _, d := range mig.Dropped {
+			log.Warn().Str("month", d.Month).Str("userid", d.UserID).Str("kept", d.Kept).Str("data_id", d.Record.DataID).
+				Msg("two spellings of one userid held records; one was kept, the other stays only in the backup")
+		}
+	}
 	if err := s.Bind(identity(cfg)); err != nil {
 		s.Close()
 		return nil, storeError(err)
