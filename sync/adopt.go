@@ -81,6 +81,9 @@ func (r *run) dropCopy(ctx context.Context, ms string, it item, kept, c FormReco
 		return false
 	}
 	full, err := r.e.sink.Get(ctx, c.DataID)
+	if apierr.ClassOf(err) == apierr.Missing {
+		return true // another writer deleted it first
+	}
 	if err != nil {
 		r.log.Warn().Err(err).Str("key", it.key).Str("data_id", c.DataID).Msg("could not read a duplicate copy; it is left in place")
 		return false
@@ -92,8 +95,11 @@ func (r *run) dropCopy(ctx context.Context, ms string, it item, kept, c FormReco
 		return false
 	}
 	content, _ := json.Marshal(full)
-	if err := r.e.sink.Delete(ctx, c.DataID); err != nil && apierr.ClassOf(err) != apierr.Missing {
+	if err := r.e.sink.Delete(ctx, c.DataID); err != nil {
 		r.releaseDelete()
+		if apierr.ClassOf(err) == apierr.Missing {
+			return true // another writer deleted it first: not ours to record
+		}
 		r.log.Warn().Err(err).Str("key", it.key).Str("data_id", c.DataID).Msg("could not delete a duplicate copy; it is left in place")
 		return false
 	}
