@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -868,23 +869,56 @@ func TestRobot(t *testing.T) {
 }
 
 // A caller waiting on another caller's token fetch must not inherit that
-// caller's cancellation.
+// caller's cancellation. Gates order the three steps: the leader's
+// gettoken is held at the server, so its fetch is in flight; the waiter
+// then provably waits on that flight (its first look at its context is the
+// wait); only then is the leader cancelled.
 func TestTokenWaiterOutlivesCancelledLeader(t *testing.T) {
-	s, c := startClient(t)
-	s.SetFaults(fakeapi.Faults{Latency: 200 * time.Millisecond, Endpoints: []string{"gettoken"}})
+	var calls atomic.Int32
+	leaderIn := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/cgi-bin/gettoken", func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			// The leader's fetch: held until the leader gives up.
+			close(leaderIn)
+			<-r.Context().Done()
+			return
+		}
+		fmt.Fprint(w, `{"errcode":0,"errmsg":"ok","access_token":"tok","expires_in":7200}`)
+	})
+	mux.HandleFunc("/cgi-bin/department/simplelist", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"errcode":0,"errmsg":"ok","department_id":[{"id":1,"parentid":0}]}`)
+	})
+	base := newLoopbackServer(t, mux)
+	c, err := New(Config{BaseURL: base, CorpID: "c", Secret: "s", ListPerMinute: 600000, Retry: fastRetry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	leaderCtx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
 	leaderErr := make(chan error, 1)
 	go func() {
 		_, err := c.Departments(leaderCtx, 1)
 		leaderErr <- err
 	}()
-	time.Sleep(20 * time.Millisecond) // let the leader start its fetch (not required for the outcome)
+	select {
+	case <-leaderIn:
+	case err := <-leaderErr:
+		t.Fatalf("leader ended before its token fetch reached the server: %v", err)
+	}
+
+	waiterCtx := newDoneGate(testCtx(t))
 	waiterErr := make(chan error, 1)
 	go func() {
-		_, err := c.Departments(testCtx(t), 1)
+		_, err := c.Departments(waiterCtx, 1)
 		waiterErr <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-waiterCtx.waiting:
+	case err := <-waiterErr:
+		t.Fatalf("waiter ended before it waited on the leader's fetch: %v", err)
+	}
 	cancel()
 	if err := <-leaderErr; err == nil {
 		t.Error("cancelled leader succeeded")
@@ -892,6 +926,28 @@ func TestTokenWaiterOutlivesCancelledLeader(t *testing.T) {
 	if err := <-waiterErr; err != nil {
 		t.Errorf("waiter failed with the leader's cancellation: %v", err)
 	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("gettoken requests %d, want 2 (the leader's, then the waiter's own)", n)
+	}
+}
+
+// doneGate is a context that reports the first time its Done channel is
+// asked for. In Client.token, a caller that finds a fetch in flight looks
+// at its context only in the select that waits for that fetch, so the gate
+// opens exactly when the caller starts to wait.
+type doneGate struct {
+	context.Context
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func newDoneGate(parent context.Context) *doneGate {
+	return &doneGate{Context: parent, waiting: make(chan struct{})}
+}
+
+func (g *doneGate) Done() <-chan struct{} {
+	g.once.Do(func() { close(g.waiting) })
+	return g.Context.Done()
 }
 
 // WeCom's 301024 on a one-day range (the 2nd of the current month) is "no

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"maps"
 	"strings"
 	"testing"
 )
@@ -101,7 +102,13 @@ func TestExitCodes(t *testing.T) {
 	if r := e.run("--today", "2026-03-15", "sync", "stray"); r.code != 2 {
 		t.Errorf("stray argument: %s", r)
 	}
-	if r := e.runEnv([]string{"E2E_KEY="}, "--today", "2026-03-15", "sync"); r.code != 4 && r.code != 2 {
+	// An api_key that expands to nothing is a required value left empty: a
+	// configuration error (exit 2) naming the key, found before any call.
+	before := e.srv.CallCounts()
+	if r := e.runEnv([]string{"E2E_KEY="}, "--today", "2026-03-15", "sync"); r.code != 2 || !strings.Contains(r.stderr, "api_key") {
 		t.Errorf("empty API key: %s", r)
+	}
+	if after := e.srv.CallCounts(); !maps.Equal(after, before) {
+		t.Errorf("a config error still called the APIs: %v, then %v", before, after)
 	}
 }

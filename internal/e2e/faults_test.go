@@ -32,24 +32,63 @@ func TestFaultsAreAbsorbed(t *testing.T) {
 	e.checkForm(jan, feb)
 }
 
+// TestLostAcknowledgements loses the answer of every batch_create: the
+// fake commits the batch, then drops the connection. Each answer is
+// "unknown", so each batch is deferred; its lookup, consistency_delay
+// after the send, finds every key and adopts it. The outcome is exact: no
+// resend, no second record, exit 0, and a rerun writes nothing.
 func TestLostAcknowledgements(t *testing.T) {
-	e := newEnv(t, envOptions{users: 200})
-	e.srv.SetFaults(fakeapi.Faults{LostAck: 0.3, Endpoints: []string{"data/batch_create", "data/update"}})
+	e := newEnv(t, envOptions{users: 200, consistencyDelay: 200 * time.Millisecond})
+	e.srv.SetFaults(fakeapi.Faults{LostAck: 1, Endpoints: []string{"data/batch_create"}})
 	args := []string{"--today", "2026-03-15", "sync", "--month", "2026-01", "--month", "2026-02"}
-	r := e.run(args...)
-	if r.code != 0 && r.code != 1 {
-		t.Fatalf("lost acknowledgements: %s", r)
-	}
+	r := e.mustRun(0, args...)
+	e.checkForm(jan, feb)
 	if d := e.srv.Duplicates("sync_key"); len(d) != 0 {
 		t.Fatalf("duplicates after lost acknowledgements: %v", d)
 	}
-	for _, u := range e.company.Users()[:20] {
-		e.company.Bump(u.UserID, jan)
+	// 200 users in two months: two batches of 100 a month, each sent once.
+	// A resend would mean a lookup missed records the fake had committed.
+	wantCalls(t, e, map[string]int{
+		"data/batch_create": 4,
+		// Per month: the lookup before the create (two fetch batches of
+		// 100 keys, each in chunks of 99 + 1), then each deferred batch's
+		// lookup (100 keys: 99 + 1).
+		"data/list":   16,
+		"data/update": 0,
+		"data/create": 0,
+	})
+	if n := strings.Count(r.stderr, "batch_create outcome unknown"); n != 4 {
+		t.Errorf("%d batches deferred as unknown, want all 4\n%s", n, r)
 	}
-	e.run(args...)
-	e.srv.SetFaults(fakeapi.Faults{})
+	st := monthRows(t, e.statusJSON("2026-03-15"))
+	for m, wm := range map[string]string{"2026-01": "2026-01-31", "2026-02": "2026-02-28"} {
+		if row := st[m]; row["synced"] != 200.0 || row["pending"] != 0.0 || row["watermark"] != wm {
+			t.Errorf("status of %s after the adopted batches: %v", m, row)
+		}
+	}
+
+	// The second run finds every record checkpointed: no write, no lookup.
+	before := e.srv.CallCounts()
 	e.mustRun(0, args...)
+	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/create": 0, "data/update": 0, "data/list": 0})
 	e.checkForm(jan, feb)
+}
+
+// wantCalls asserts the fake's call counts for the endpoints named.
+func wantCalls(t *testing.T, e *env, want map[string]int) {
+	t.Helper()
+	wantDelta(t, e, nil, want)
+}
+
+// wantDelta asserts how many calls each named endpoint got since before.
+func wantDelta(t *testing.T, e *env, before, want map[string]int) {
+	t.Helper()
+	now := e.srv.CallCounts()
+	for ep, n := range want {
+		if got := now[ep] - before[ep]; got != n {
+			t.Errorf("%s: %d calls, want %d (all calls: %v)", ep, got, n, now)
+		}
+	}
 }
 
 // TestKillAndRerun kills the sync with SIGKILL at many moments of an
@@ -65,7 +104,7 @@ func TestKillAndRerun(t *testing.T) {
 	}
 	t.Logf("kill moments from seed %d (replay with E2E_KILL_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
-	e := newEnv(t, envOptions{users: 1000})
+	e := newEnv(t, envOptions{users: 1000, consistencyDelay: 200 * time.Millisecond})
 	e.srv.SetFaults(fakeapi.Faults{Latency: 5 * time.Millisecond})
 	args := []string{"--today", "2026-03-15", "sync", "--month", "2026-01", "--month", "2026-02"}
 	work := func() int {
@@ -115,40 +154,31 @@ func TestKillAndRerun(t *testing.T) {
 	}
 }
 
+// TestConcurrentRunsAndStatusDuringSync holds the first sync's first
+// batch_create at the fake, so the first sync is provably inside its run,
+// holding the store, while a second sync, status, history, reset and a dry
+// run are tried; then it lets the first sync finish.
 func TestConcurrentRunsAndStatusDuringSync(t *testing.T) {
-	e := newEnv(t, envOptions{users: 120})
-	// The latency keeps the first sync running for several seconds.
-	e.srv.SetFaults(fakeapi.Faults{Latency: 300 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	first := e.command(ctx, nil, "--today", "2026-03-15", "sync", "--month", "2026-01", "--month", "2026-02")
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- first.Wait() }()
-	// Wait until the first sync holds the store.
-	lockInfo := store.LockInfoPath(filepath.Join(e.dir, "state.db"))
-	for {
-		if _, err := os.Stat(lockInfo); err == nil {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("first sync ended before the test could race it: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
+	e := newEnv(t, envOptions{users: 120, consistencyDelay: 200 * time.Millisecond})
+	entered, release := e.srv.HoldNext("data/batch_create")
+	defer release()
+	first := e.start("--today", "2026-03-15", "sync", "--month", "2026-01", "--month", "2026-02")
+	first.inside("its first batch_create", entered)
+	before := e.srv.CallCounts()
+
+	if _, err := os.Stat(store.LockInfoPath(filepath.Join(e.dir, "state.db"))); err != nil {
+		t.Errorf("no lock-info file while the sync runs: %v", err)
 	}
 	st := e.statusJSON("2026-03-15")
 	running, _ := st["running"].(map[string]any)
-	if running == nil || int(running["pid"].(float64)) != first.Process.Pid {
+	if running == nil || running["pid"] != float64(first.cmd.Process.Pid) {
 		t.Errorf("status during sync: %v", st)
 	}
 	second := e.run("--today", "2026-03-15", "sync", "--month", "2026-02")
 	if second.code != 3 {
 		t.Fatalf("second sync: %s", second)
 	}
-	if pid := first.Process.Pid; !strings.Contains(second.stderr, itoa(pid)) {
+	if pid := first.cmd.Process.Pid; !strings.Contains(second.stderr, itoa(pid)) {
 		t.Errorf("exit-3 message does not name pid %d:\n%s", pid, second.stderr)
 	}
 	for _, cmd := range [][]string{{"history"}, {"reset", "--month", "2026-01"}, {"sync", "--month", "2026-01", "--dry-run"}} {
@@ -156,11 +186,27 @@ func TestConcurrentRunsAndStatusDuringSync(t *testing.T) {
 			t.Errorf("%v while a sync runs: %s", cmd, r)
 		}
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("first sync: %v", err)
+	// Refused runs write nothing to Jiandaoyun.
+	wantDelta(t, e, before, map[string]int{"data/create": 0, "data/update": 0, "data/batch_delete": 0, "data/delete": 0})
+	select {
+	case <-first.done:
+		t.Fatalf("the first sync ended while its batch_create was held\n%s", first.res)
+	default:
 	}
+
+	release()
+	if r := first.wait(); r.code != 0 {
+		t.Fatalf("first sync: %s", r)
+	}
+	e.checkForm(jan, feb)
+	// 120 users in two months: two batches a month, each sent once; the
+	// refused runs sent none.
+	wantCalls(t, e, map[string]int{"data/batch_create": 4, "data/update": 0})
 	if st := e.statusJSON("2026-03-15"); st["running"] != nil {
 		t.Errorf("status after the sync still shows it running: %v", st)
+	}
+	if _, err := os.Stat(store.LockInfoPath(filepath.Join(e.dir, "state.db"))); !os.IsNotExist(err) {
+		t.Errorf("lock-info file left after the sync: %v", err)
 	}
 }
 

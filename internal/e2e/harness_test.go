@@ -65,6 +65,10 @@ type envOptions struct {
 	settle   int     // sync.settle_days; default 5
 	tz       string
 	alert    bool // send alerts to the fake group robot
+	// consistencyDelay is jiandaoyun.consistency_delay; zero leaves the
+	// key out, so the tool's default (10s) applies. Tests that defer a
+	// batch set it short, e.g. 200ms.
+	consistencyDelay time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -117,14 +121,14 @@ jiandaoyun:
   entry_id: %s
   concurrency: 4
   rate_per_second: {create: 1000, batch_create: 1000, update: 1000, list: 1000, global: 1000}
-sync:
+%ssync:
   months: 2
   settle_days: %d
 retry:
   base: 2ms
   max_attempts: 8
   block_wait: 20ms
-`, o.tz, base, rpm, base, cr.AppID, cr.EntryID, o.settle)
+`, o.tz, base, rpm, base, cr.AppID, cr.EntryID, delayLine(o.consistencyDelay), o.settle)
 	if o.alert {
 		e.vars = append(e.vars, "E2E_HOOK="+base+"/cgi-bin/webhook/send?key="+cr.WebhookKey)
 		cfg += "alert:\n  wecom_webhook: ${E2E_HOOK}\n"
@@ -136,6 +140,14 @@ retry:
 		t.Fatal(err)
 	}
 	return e
+}
+
+// delayLine is the jiandaoyun.consistency_delay line for d, or nothing.
+func delayLine(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return "  consistency_delay: " + d.String() + "\n"
 }
 
 // result is one finished run of the binary.
@@ -182,6 +194,74 @@ func (e *env) runEnv(extraEnv []string, args ...string) result {
 		e.t.Fatalf("run %v: hang guard hit\n%s", args, errb.String())
 	}
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// proc is a run of the binary started in the background.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the process has ended
+	res    result        // valid once done is closed
+}
+
+// start starts the binary without waiting for it; wait collects it. The
+// same two-minute hang guard as run applies.
+func (e *env) start(args ...string) *proc {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	p := &proc{t: e.t, cmd: e.command(ctx, nil, args...), cancel: cancel, done: make(chan struct{})}
+	var out, errb bytes.Buffer
+	p.cmd.Stdout, p.cmd.Stderr = &out, &errb
+	if err := p.cmd.Start(); err != nil {
+		cancel()
+		e.t.Fatalf("start %v: %v", args, err)
+	}
+	go func() {
+		defer close(p.done)
+		err := p.cmd.Wait()
+		p.res = result{code: p.cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errb.String()}
+		switch {
+		case ctx.Err() != nil:
+			p.res.code = -2 // the hang guard hit
+		case err != nil && p.res.code == 0:
+			p.res.code = -1
+		}
+	}()
+	e.t.Cleanup(func() {
+		cancel()
+		<-p.done
+	})
+	return p
+}
+
+// wait waits for the process to end and returns its result; a run the
+// hang guard ended fails the test.
+func (p *proc) wait() result {
+	p.t.Helper()
+	<-p.done
+	if p.res.code == -2 {
+		p.t.Fatalf("hang guard hit\n%s", p.res)
+	}
+	return p.res
+}
+
+// kill ends the process with SIGKILL, as a power loss would, and waits.
+func (p *proc) kill() result {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	return p.res
+}
+
+// inside waits until gate opens while the process runs; it fails the test
+// if the process ends first.
+func (p *proc) inside(what string, gate <-chan struct{}) {
+	p.t.Helper()
+	select {
+	case <-gate:
+	case <-p.done:
+		p.t.Fatalf("the run ended before %s\n%s", what, p.res)
+	}
 }
 
 // mustRun runs and requires the exit code.

@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"checkin-sync/internal/fakeapi"
 	"checkin-sync/internal/month"
 )
 
@@ -175,4 +177,138 @@ func TestHandDeletedAndDuplicatedRecords(t *testing.T) {
 			t.Fatalf("duplicate set %v should hold the original %s first", ids, recs[1].ID)
 		}
 	}
+}
+
+// pendingPlan runs a dry run and returns the transaction_ids its plan shows
+// for pending keys, with how many keys each action covers.
+func pendingPlan(t *testing.T, e *env, args ...string) (txIDs map[string]int, actions map[string]int) {
+	t.Helper()
+	r := e.mustRun(0, append(args, "--dry-run")...)
+	txIDs, actions = map[string]int{}, map[string]int{}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if !strings.HasPrefix(line, "pending: ") {
+			continue
+		}
+		_, tx, ok := strings.Cut(line, "(transaction_id ")
+		if !ok {
+			t.Fatalf("pending plan line without its transaction_id: %q", line)
+		}
+		txIDs[strings.TrimSuffix(tx, ")")]++
+		actions[strings.Join(strings.Fields(line)[:3], " ")]++
+	}
+	return txIDs, actions
+}
+
+// TestPendingBatchNeverSentIsReplayed kills a sync while its only
+// batch_create is held at the fake, before the fake has seen it: the store
+// holds the batch as pending and the form holds nothing. The next run
+// resolves the pending batch first: its lookup finds none of the keys, so
+// it resends the identical batch under the same transaction_id, exactly
+// once, and the month's own pass creates nothing more.
+func TestPendingBatchNeverSentIsReplayed(t *testing.T) {
+	e := newEnv(t, envOptions{users: 60, consistencyDelay: 200 * time.Millisecond})
+	args := []string{"--today", "2026-03-15", "sync", "--month", "2026-02"}
+	entered, release := e.srv.HoldNext("data/batch_create")
+	defer release()
+	p := e.start(args...)
+	p.inside("its batch_create", entered)
+	if r := p.kill(); r.code != -1 {
+		t.Fatalf("killed sync: %s", r)
+	}
+	if n := len(e.srv.Records()); n != 0 {
+		t.Fatalf("the held batch wrote %d records", n)
+	}
+	wantCalls(t, e, map[string]int{"data/batch_create": 1, "data/list": 1})
+
+	// The dry run shows the one pending batch, all its keys still to
+	// create, and writes nothing.
+	before := e.srv.CallCounts()
+	txIDs, actions := pendingPlan(t, e, args...)
+	if len(txIDs) != 1 || actions["pending: would create"] != 60 || len(actions) != 1 {
+		t.Fatalf("dry-run plan of the pending batch: %v %v", txIDs, actions)
+	}
+	// Lookups: the pending batch's, and the month's plan, which counts
+	// the same keys as its creates.
+	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/list": 2})
+	var tx string
+	for tx = range txIDs {
+	}
+
+	before = e.srv.CallCounts()
+	r := e.mustRun(0, args...)
+	e.checkForm(feb)
+	// One resend; lookups: the pending batch's (60 keys: one call), then
+	// the confirmation of the resend's success (one call).
+	wantDelta(t, e, before, map[string]int{"data/batch_create": 1, "data/list": 2, "data/update": 0, "data/create": 0})
+	resent := 0
+	for _, line := range strings.Split(r.stderr, "\n") {
+		if strings.Contains(line, "resending the identical batch") {
+			resent++
+			if !strings.Contains(line, `"transaction_id":"`+tx+`"`) {
+				t.Errorf("resend under another transaction_id than the pending %s: %s", tx, line)
+			}
+		}
+	}
+	if resent != 1 {
+		t.Errorf("%d resends logged, want 1\n%s", resent, r)
+	}
+	if txIDs, _ := pendingPlan(t, e, args...); len(txIDs) != 0 {
+		t.Errorf("still pending after the replay: %v", txIDs)
+	}
+	before = e.srv.CallCounts()
+	e.mustRun(0, args...)
+	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/update": 0, "data/list": 0})
+}
+
+// TestPendingBatchCommittedBeforeCrashIsAdopted loses the answer of the
+// only batch_create (the fake commits it), and kills the sync while the
+// deferred lookup is held at the fake. The next run's lookup finds every
+// key and adopts it: no batch_create, no update, no second record.
+func TestPendingBatchCommittedBeforeCrashIsAdopted(t *testing.T) {
+	e := newEnv(t, envOptions{users: 60, consistencyDelay: 200 * time.Millisecond})
+	args := []string{"--today", "2026-03-15", "sync", "--month", "2026-02"}
+	sent, releaseSend := e.srv.HoldNext("data/batch_create")
+	defer releaseSend()
+	p := e.start(args...)
+	p.inside("its batch_create", sent)
+	// The lookup before the create is done; the next data/list is the
+	// deferred lookup of the batch whose answer is about to be lost.
+	lookup, releaseLookup := e.srv.HoldNext("data/list")
+	defer releaseLookup()
+	e.srv.SetFaults(fakeapi.Faults{LostAck: 1, Endpoints: []string{"data/batch_create"}})
+	releaseSend()
+	p.inside("the deferred lookup", lookup)
+	if r := p.kill(); r.code != -1 {
+		t.Fatalf("killed sync: %s", r)
+	}
+	e.srv.SetFaults(fakeapi.Faults{})
+	if n := len(e.srv.Records()); n != 60 {
+		t.Fatalf("the lost batch committed %d records, want 60", n)
+	}
+	wantCalls(t, e, map[string]int{"data/batch_create": 1, "data/list": 2})
+
+	before := e.srv.CallCounts()
+	txIDs, actions := pendingPlan(t, e, args...)
+	if len(txIDs) != 1 || actions["pending: would adopt"] != 60 || len(actions) != 1 {
+		t.Fatalf("dry-run plan of the pending batch: %v %v", txIDs, actions)
+	}
+	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/list": 2})
+
+	before = e.srv.CallCounts()
+	r := e.mustRun(0, args...)
+	e.checkForm(feb)
+	if d := e.srv.Duplicates("sync_key"); len(d) != 0 {
+		t.Fatalf("duplicates: %v", d)
+	}
+	// Adopted by content: one lookup, no write at all.
+	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/list": 1, "data/update": 0, "data/create": 0})
+	if strings.Contains(r.stderr, "resending the identical batch") {
+		t.Errorf("a committed batch was resent\n%s", r)
+	}
+	if txIDs, _ := pendingPlan(t, e, args...); len(txIDs) != 0 {
+		t.Errorf("still pending after the adoption: %v", txIDs)
+	}
+	before = e.srv.CallCounts()
+	e.mustRun(0, args...)
+	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/update": 0, "data/list": 0})
 }

@@ -33,7 +33,8 @@ type faultState struct {
 	f      Faults
 	only   map[string]bool
 	rng    *rand.Rand
-	forced map[string][]int // endpoint -> queued codes
+	forced map[string][]int   // endpoint -> queued codes
+	holds  map[string][]*hold // endpoint -> queued HoldNext gates
 }
 
 func newFaultState(seed int64) *faultState {
@@ -118,6 +119,9 @@ func (fs *faultState) decide(ep string) faultDecision {
 // dropAfter asks a write handler to commit and then drop the connection.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, ep string, write bool) (dropAfter, ok bool) {
 	s.countCall(ep)
+	if h := s.faults.takeHold(ep); h != nil && !h.wait(r) {
+		return false, false
+	}
 	d := s.faults.decide(ep)
 	if d.latency > 0 {
 		t := time.NewTimer(d.latency)
