@@ -151,14 +151,14 @@ func (e *Engine) Run(ctx context.Context, stop context.Context, req Request) *Su
 	for _, m := range req.Months {
 		r.month(m.String())
 	}
-	if !req.DryRun {
-		if err := e.cp.PutRun(r.runRecord("running", 0)); err != nil {
-			r.sum.Err = fmt.Errorf("record run start: %w", err)
-			return r.sum
-		}
-		r.noteMappingChange()
-		r.loadAPICreator()
+	// A dry run goes through the same steps: its checkpoints drop every
+	// write, and it stops after planning.
+	if err := e.cp.PutRun(r.runRecord(OutcomeRunning, 0)); err != nil {
+		r.sum.Err = fmt.Errorf("record run start: %w", err)
+		return r.sum
 	}
+	r.noteMappingChange()
+	r.loadAPICreator()
 
 	err := r.startPendings(ctx)
 	var ends []monthEnd
@@ -169,7 +169,7 @@ func (e *Engine) Run(ctx context.Context, stop context.Context, req Request) *Su
 	if err == nil {
 		err = r.firstFatal()
 	}
-	if err == nil && !req.DryRun {
+	if err == nil {
 		for _, end := range ends {
 			r.finishMonth(end)
 		}
@@ -208,9 +208,6 @@ func (r *run) finish(ctx context.Context, err error) {
 		r.sum.Calls["jiandaoyun "+k] = v
 	}
 	r.sum.Deleted = r.deleted
-	if r.req.DryRun {
-		return
-	}
 	// Months touched but not finished get fresh counts and last run;
 	// their watermark stays where it was.
 	for _, ms := range r.sum.Months {

@@ -176,6 +176,16 @@ func printSummary(w io.Writer, s *sync.Summary) {
 			fmt.Fprintf(w, "  %s: %s\n", f.Key, f.Error)
 		}
 	}
+	if len(s.Deleted) > 0 {
+		fmt.Fprintf(w, "\nDeleted newer copies made by a second writer (%d; full content in `history --json`):\n", len(s.Deleted))
+		for i, d := range s.Deleted {
+			if i == 20 {
+				fmt.Fprintf(w, "  … and %d more\n", len(s.Deleted)-i)
+				break
+			}
+			fmt.Fprintf(w, "  %s: deleted %s, kept %s\n", d.Key, d.DataID, d.Kept)
+		}
+	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", warn)
 	}
