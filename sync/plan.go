@@ -69,6 +69,9 @@ func (r *run) syncMonths(ctx context.Context) ([]monthEnd, error) {
 	r.total = len(users) * len(r.req.Months)
 	r.mu.Unlock()
 	r.log.Info().Int("users", len(users)).Int("months", len(r.req.Months)).Msg("users listed")
+	if len(users) == 0 {
+		r.warnOnce("no-users", "no user to sync: the departments hold none the app can see, or wecom.users.exclude removes every one")
+	}
 
 	ch := make(chan fetchedBatch, 2)
 	go r.fetch(ctx, users, ch)
@@ -170,9 +173,11 @@ func (r *run) processBatch(ctx context.Context, m month.Month, users []string, r
 	})
 	for _, s := range res.Skipped {
 		r.skip(s.UserID, ms, s.Reason)
+		r.plan(PlanLine{Month: ms, UserID: s.UserID, Key: r.e.mapper.Key(s.UserID, m), Action: "skip", Detail: s.Reason})
 	}
 	for _, u := range res.Missing {
 		r.skip(u, ms, "no row from WeCom")
+		r.plan(PlanLine{Month: ms, UserID: u, Key: r.e.mapper.Key(u, m), Action: "skip", Detail: "no row from WeCom"})
 	}
 	if err := r.failMultiple(m, res.Multiple); err != nil {
 		return err
@@ -193,6 +198,9 @@ func (r *run) processBatch(ctx context.Context, m month.Month, users []string, r
 		}
 		for _, miss := range out.UnknownEnum {
 			r.warnOnce("enum|"+miss.Target+"|"+miss.Code, fmt.Sprintf("mapping.fields.%s: code %q is not in the enum table; written as text", miss.Target, miss.Code))
+		}
+		if len(out.UnknownEnum) > 0 {
+			r.count(ms, func(s *MonthSummary) { s.UnknownEnum++ })
 		}
 		it.data, it.hash, it.hasData = out.Data, out.Hash, true
 		items = append(items, it)
@@ -236,8 +244,8 @@ func (r *run) processBatch(ctx context.Context, m month.Month, users []string, r
 			return err
 		}
 		updates = append(updates, adopted...)
+		r.planWrites(ms, creates, updates)
 		if r.req.DryRun {
-			r.planWrites(ms, creates, updates)
 			return nil
 		}
 		for _, batch := range chunks(creates) {
@@ -262,7 +270,8 @@ func (r *run) processBatch(ctx context.Context, m month.Month, users []string, r
 	return nil
 }
 
-// planWrites reports a dry run's creates and updates.
+// planWrites reports the creates and updates a batch plans: every record
+// gets its plan line, in a real run as in a dry run.
 func (r *run) planWrites(ms string, creates, updates []item) {
 	for _, it := range updates {
 		r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: "update", DataID: it.dataID})

@@ -36,7 +36,10 @@ type MonthSummary struct {
 	Pending    int // left in a pending batch whose outcome is still open
 	Skipped    int
 	Duplicates int
-	Watermark  string // after the run; "" when none
+	// UnknownEnum counts records with an enum code the mapping's table
+	// does not list; the code was written as text.
+	UnknownEnum int
+	Watermark   string // after the run; "" when none
 	Complete   bool   // every user ended synced or skipped
 	Note       string // why the month was left out, when it was
 
@@ -69,6 +72,7 @@ func (s *Summary) Totals() MonthSummary {
 		t.Pending += m.Pending
 		t.Skipped += m.Skipped
 		t.Duplicates += m.Duplicates
+		t.UnknownEnum += m.UnknownEnum
 		t.PlanCreate += m.PlanCreate
 		t.PlanUpdate += m.PlanUpdate
 	}
