@@ -33,3 +33,31 @@ func TestKeyAllocations(t *testing.T) {
 		t.Errorf("Map allocates %.0f times per call, want 1", n)
 	}
 }
+
+// The subform hash is computed as the payload is written, with a digest on
+// the stack: a mapping with subforms also allocates only Data (when no
+// enum code is missed).
+func TestMapAllocationsSubform(t *testing.T) {
+	mp := bind(t, Spec{Key: "sync_key", Fields: []FieldSpec{
+		{Target: "sync_key", Source: "key"},
+		{Target: "name", Source: "base_info.name"},
+		{Target: "leave", Source: "sp_items", As: AsSubform, Fields: []FieldSpec{
+			{Target: "n", Source: "name"}, {Target: "h", Source: "duration", As: AsHours},
+		}},
+		{Target: "exc", Source: "exception_infos", As: AsSubform, Fields: []FieldSpec{
+			{Target: "what", Source: "exception", As: AsText}, {Target: "count", Source: "count"},
+		}},
+	}}, []Widget{
+		{Name: "sync_key", Type: "text"}, {Name: "name", Type: "text"},
+		{Name: "leave", Type: "subform", Items: []Widget{{Name: "n", Type: "text"}, {Name: "h", Type: "number"}}},
+		{Name: "exc", Type: "subform", Items: []Widget{{Name: "what", Type: "text"}, {Name: "count", Type: "number"}}},
+	})
+	in := Input{UserID: "ZhangSan", Month: june, Report: fixtureRows(t)[0]}
+	res, err := mp.Map(in)
+	if err != nil || res.SubformHash == 0 || len(res.UnknownEnum) > 0 {
+		t.Fatal(res.SubformHash, res.UnknownEnum, err)
+	}
+	if n := testing.AllocsPerRun(200, func() { _, _ = mp.Map(in) }); n > 1 {
+		t.Errorf("Map with subforms allocates %.0f times per call, want 1", n)
+	}
+}

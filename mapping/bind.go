@@ -191,6 +191,9 @@ type Mapper struct {
 	slots    []slot
 	fp       uint64
 	pool     sync.Pool // *[]byte scratch buffers
+	// subKeys holds each subform field's name as a JSON string, in the
+	// payload's order; empty when the mapping has no subform.
+	subKeys [][]byte
 }
 
 // Bind checks the mapping against the form's widgets: every target exists
@@ -215,6 +218,11 @@ func (m *Mapping) Bind(widgets []Widget) (*Mapper, error) {
 		return nil, b.problems
 	}
 	mp := &Mapper{keyField: keyField, fields: fields, slots: assignSlots(fields)}
+	for _, f := range fields {
+		if f.conv == convSubform {
+			mp.subKeys = append(mp.subKeys, appendString(nil, f.name))
+		}
+	}
 	mp.fp = fingerprint(keyField, fields)
 	mp.pool.New = func() any {
 		b := make([]byte, 0, 1024)

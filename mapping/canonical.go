@@ -12,6 +12,13 @@ import (
 // other rules.
 const hashPrefix = "cs1\x00"
 
+// subformHashPrefix versions the encoding hashed for Result.SubformHash: for
+// each subform field, in the payload's order, its member as Map writes it
+// after the comma, ,"name":{"value":[...]}. Like hashPrefix it must change
+// whenever that encoding does; it differs from hashPrefix so that the two
+// hashes never hash the same input.
+const subformHashPrefix = "cs1sub\x00"
+
 const hexDigits = "0123456789abcdef"
 
 // appendString writes s as a JSON string. Only what JSON requires is escaped

@@ -39,7 +39,14 @@ type Result struct {
 	Data []byte
 	// Hash is xxhash64 of a version prefix and Data; equal content gives
 	// an equal hash however the report was decoded.
-	Hash        uint64
+	Hash uint64
+	// SubformHash is xxhash64 of another version prefix and the subform
+	// fields alone of Data, names and values, in Data's order: equal rows
+	// give an equal SubformHash whatever the other fields hold. A caller
+	// that stored it can leave an unchanged subform out of an update
+	// (WithoutSubforms), since resending rows replaces their _ids. It is 0
+	// when the mapping has no subform field (HasSubforms).
+	SubformHash uint64
 	UnknownEnum []EnumMiss
 }
 
@@ -56,6 +63,10 @@ func (m *Mapper) Map(in Input) (Result, error) {
 	}
 	bp := m.pool.Get().(*[]byte)
 	st := mapState{userID: in.UserID, mon: in.Month, root: in.Report, slots: m.slots}
+	if len(m.subKeys) > 0 {
+		st.sub.Reset()
+		_, _ = st.sub.WriteString(subformHashPrefix)
+	}
 	b, err := st.object(append((*bp)[:0], hashPrefix...), m.fields, in.Report)
 	if err != nil {
 		m.release(bp, b)
@@ -64,6 +75,9 @@ func (m *Mapper) Map(in Input) (Result, error) {
 	data := make([]byte, len(b)-len(hashPrefix))
 	copy(data, b[len(hashPrefix):])
 	res := Result{Data: data, Hash: xxhash.Sum64(b), UnknownEnum: st.misses}
+	if len(m.subKeys) > 0 {
+		res.SubformHash = st.sub.Sum64()
+	}
 	m.release(bp, b)
 	return res, nil
 }
@@ -98,6 +112,9 @@ type mapState struct {
 	vals      [maxSlots]any
 	misses    []EnumMiss
 	scratch   [48]byte
+	// sub hashes the subform fields as they are written (Result.SubformHash);
+	// it is used only when the mapping has a subform.
+	sub xxhash.Digest
 }
 
 // slot returns the parent object of slot i, resolving it once per call.
@@ -157,6 +174,7 @@ func (st *mapState) object(b []byte, fields []*bfield, obj map[string]any) ([]by
 		} else {
 			b = append(b, f.prefix[1:]...)
 		}
+		vmark := len(b)
 		var ok bool
 		var err error
 		if b, ok, err = st.value(b, f, obj); err != nil {
@@ -165,6 +183,11 @@ func (st *mapState) object(b []byte, fields []*bfield, obj map[string]any) ([]by
 		if !ok {
 			b = b[:mark]
 			continue
+		}
+		if f.conv == convSubform {
+			// Only top-level fields are subforms (Compile refuses nested
+			// ones), so this runs once per subform field.
+			hashSubform(&st.sub, f, b[vmark:])
 		}
 		b = append(b, '}')
 		n++

@@ -18,7 +18,7 @@ func xxhashOf(b []byte) uint64 { return xxhash.Sum64(b) }
 
 // mapper compiles and binds fields (plus the key field) to widgets (plus
 // the key widget).
-func mapper(t *testing.T, fields []FieldSpec, widgets []Widget) *Mapper {
+func mapper(t testing.TB, fields []FieldSpec, widgets []Widget) *Mapper {
 	t.Helper()
 	s := Spec{Key: "sync_key", Fields: append([]FieldSpec{{Target: "sync_key", Source: "key", Line: 1}}, fields...)}
 	return bind(t, s, append([]Widget{{Name: "sync_key", Type: "text"}}, widgets...))

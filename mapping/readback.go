@@ -27,6 +27,17 @@ type ReadBackResult struct {
 	// Inexact names the fields that made Exact false (request names,
 	// parent.child inside a subform), for logs. Nil when Exact.
 	Inexact []string
+	// SubformHash is Map's SubformHash of Data when SubformExact, so it
+	// equals Map's exactly when the form's subform rows are those Map
+	// would write, whatever the other fields hold. When not SubformExact it
+	// is computed with a different prefix and never equals one Map returns.
+	// It is 0 when the mapping has no subform.
+	SubformHash uint64
+	// SubformExact is true when every subform field read back exactly
+	// (present, a list of objects, and every mapped field of every row
+	// exact), even if other fields did not; it is true when the mapping has
+	// no subform. A subform that is not exact must be sent.
+	SubformExact bool
 }
 
 // inexactMark follows hashPrefix in the hash of an inexact read-back.
@@ -75,10 +86,24 @@ func (m *Mapper) ReadBack(row map[string]any) (ReadBackResult, error) {
 	}
 	bp := m.pool.Get().(*[]byte)
 	rb := readBack{}
+	if len(m.subKeys) > 0 {
+		rb.sub.Reset()
+		_, _ = rb.sub.WriteString(subformHashPrefix)
+	}
 	b := rb.object(append((*bp)[:0], hashPrefix...), m.fields, row, "")
 	data := make([]byte, len(b)-len(hashPrefix))
 	copy(data, b[len(hashPrefix):])
-	res := ReadBackResult{Data: data, Exact: len(rb.inexact) == 0, Inexact: rb.inexact}
+	res := ReadBackResult{Data: data, Exact: len(rb.inexact) == 0, Inexact: rb.inexact, SubformExact: !rb.subInexact}
+	switch {
+	case len(m.subKeys) == 0:
+	case res.SubformExact:
+		res.SubformHash = rb.sub.Sum64()
+	default:
+		d := xxhash.New()
+		_, _ = d.WriteString(subformHashPrefix + inexactMark)
+		_, _ = d.Write(data)
+		res.SubformHash = d.Sum64()
+	}
 	if res.Exact {
 		res.Hash = xxhash.Sum64(b)
 	} else {
@@ -94,9 +119,15 @@ func (m *Mapper) ReadBack(row map[string]any) (ReadBackResult, error) {
 // readBack is the per-call state of ReadBack.
 type readBack struct {
 	inexact []string
+	fails   int // calls of fail, duplicates included
+	// sub hashes the subform fields as Map does; subInexact is set when a
+	// subform field did not read back exactly.
+	sub        xxhash.Digest
+	subInexact bool
 }
 
 func (rb *readBack) fail(f *bfield, parent string) {
+	rb.fails++
 	name := f.name
 	if parent != "" {
 		name = parent + "." + f.name
@@ -114,9 +145,11 @@ func (rb *readBack) object(b []byte, fields []*bfield, row map[string]any, paren
 	b = append(b, '{')
 	n := 0
 	for _, f := range fields {
+		isSub := f.conv == convSubform && parent == ""
 		v, ok := row[f.name]
 		if !ok {
 			rb.fail(f, parent)
+			rb.subInexact = rb.subInexact || isSub
 			continue
 		}
 		if n > 0 {
@@ -125,10 +158,18 @@ func (rb *readBack) object(b []byte, fields []*bfield, row map[string]any, paren
 			b = append(b, f.prefix[1:]...)
 		}
 		n++
+		vmark, fails := len(b), rb.fails
 		var exact bool
 		b, exact = rb.value(b, f, v, parent)
 		if !exact {
 			rb.fail(f, parent)
+		}
+		if isSub {
+			if rb.fails == fails {
+				hashSubform(&rb.sub, f, b[vmark:])
+			} else {
+				rb.subInexact = true
+			}
 		}
 		b = append(b, '}')
 	}

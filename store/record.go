@@ -42,12 +42,17 @@ const MaxLastError = 200
 
 // Record is the checkpoint of one (userid, month).
 type Record struct {
-	Hash      uint64 // payload hash last confirmed (or sent, when pending)
-	DataID    string // Jiandaoyun _id; "" when not known
-	State     State
-	Attempts  uint32
-	LastError string    // at most MaxLastError bytes
-	SyncedAt  time.Time // second precision, UTC; zero when never synced
+	Hash uint64 // payload hash last confirmed (or sent, when pending)
+	// SubformHash is the hash of the subform fields alone of that payload
+	// (mapping.Result.SubformHash), so that an update can leave out a
+	// subform whose rows are unchanged; 0 when the mapping has no subform
+	// or it is not known.
+	SubformHash uint64
+	DataID      string // Jiandaoyun _id; "" when not known
+	State       State
+	Attempts    uint32
+	LastError   string    // at most MaxLastError bytes
+	SyncedAt    time.Time // second precision, UTC; zero when never synced
 }
 
 // Record value layout, version 1 (all integers unsigned):
@@ -55,6 +60,7 @@ type Record struct {
 //	[0]      format version (1)
 //	[1]      state in the low nibble, flags in the high nibble
 //	[2:10]   hash, big-endian
+//	[10:18]  subform hash, big-endian, only when flagSubform
 //	data_id  12 raw bytes when flagHexID, else uvarint length + bytes
 //	uvarint  synced_at, Unix seconds (0 = never)
 //	uvarint  attempts
@@ -62,15 +68,27 @@ type Record struct {
 //
 // Jiandaoyun ids are 24 lowercase hex digits, so packing them halves the
 // largest part of the value.
+//
+// flagSubform is set exactly when SubformHash != 0, so the records of a
+// mapping without a subform keep their size, and a value written before the
+// flag existed decodes with SubformHash 0. The flag is an optional part of
+// format version 1, and needs no new schema version and no migration: it
+// comes in the same release as schema 2 (schemaLowerUserIDs), which has not
+// shipped. Every value written by an older build (schema 1, no flag) still
+// decodes, and an older build refuses a schema 2 store (ErrNewerSchema)
+// before it reads a value that has the flag; even then recordState would
+// reject the flag as unknown rather than misread the value.
 const (
-	recordV1   = 1
-	flagHexID  = 0x10
-	stateMask  = 0x0f
-	flagsMask  = 0xf0
-	recHeader  = 10
-	hexIDLen   = 24
-	maxDataID  = 1024
-	maxUnixSec = 253402300799 // 9999-12-31T23:59:59Z; keeps time arithmetic in range
+	recordV1    = 1
+	flagHexID   = 0x10
+	flagSubform = 0x20
+	knownFlags  = flagHexID | flagSubform
+	stateMask   = 0x0f
+	flagsMask   = 0xf0
+	recHeader   = 10
+	hexIDLen    = 24
+	maxDataID   = 1024
+	maxUnixSec  = 253402300799 // 9999-12-31T23:59:59Z; keeps time arithmetic in range
 )
 
 var errRecord = errors.New("bad record value")
@@ -111,8 +129,14 @@ func appendRecord(dst []byte, r *Record) ([]byte, error) {
 	if hexID {
 		b1 |= flagHexID
 	}
+	if r.SubformHash != 0 {
+		b1 |= flagSubform
+	}
 	dst = append(dst, recordV1, b1)
 	dst = binary.BigEndian.AppendUint64(dst, r.Hash)
+	if r.SubformHash != 0 {
+		dst = binary.BigEndian.AppendUint64(dst, r.SubformHash)
+	}
 	if hexID {
 		var raw [hexIDLen / 2]byte
 		// Cannot fail: isHexID checked every digit.
@@ -139,7 +163,7 @@ func recordState(v []byte) (State, error) {
 		return 0, fmt.Errorf("%w: unknown format version %d", errRecord, v[0])
 	}
 	st := State(v[1] & stateMask)
-	if !st.valid() || v[1]&flagsMask&^flagHexID != 0 {
+	if !st.valid() || v[1]&flagsMask&^knownFlags != 0 {
 		return 0, fmt.Errorf("%w: bad state byte %#x", errRecord, v[1])
 	}
 	return st, nil
@@ -180,6 +204,18 @@ func decodeRecord(v []byte, r *Record) error {
 	r.State = st
 	r.Hash = binary.BigEndian.Uint64(v[2:10])
 	off := recHeader
+	r.SubformHash = 0
+	if v[1]&flagSubform != 0 {
+		if len(v)-off < 8 {
+			return fmt.Errorf("%w: truncated subform hash", errRecord)
+		}
+		r.SubformHash = binary.BigEndian.Uint64(v[off:])
+		if r.SubformHash == 0 {
+			// Only a non-zero hash is written with the flag.
+			return fmt.Errorf("%w: subform hash flag with a zero hash", errRecord)
+		}
+		off += 8
+	}
 	if v[1]&flagHexID != 0 {
 		if len(v)-off < hexIDLen/2 {
 			return fmt.Errorf("%w: truncated data_id", errRecord)

@@ -22,10 +22,16 @@ func (r *run) updateAll(ctx context.Context, ms string, items []item) (missing [
 			errs[i] = errStopped
 			continue
 		}
+		data, err := r.updatePayload(items[i])
+		if err != nil {
+			r.release()
+			errs[i] = err
+			continue
+		}
 		wg.Add(1)
 		go func(i int) {
 			defer func() { r.release(); wg.Done() }()
-			errs[i] = r.e.sink.Update(ctx, items[i].dataID, items[i].data)
+			errs[i] = r.e.sink.Update(ctx, items[i].dataID, data)
 		}(i)
 	}
 	wg.Wait()
@@ -40,7 +46,7 @@ func (r *run) updateAll(ctx context.Context, ms string, items []item) (missing [
 		case err == nil:
 			updated++
 			r.recordSuccess()
-			w.Records = append(w.Records, syncedRecord(ms, it, it.hash, now))
+			w.Records = append(w.Records, syncedRecord(ms, it, hashes{all: it.hash, sub: it.subHash}, now))
 		case r.isStop(ctx, err):
 			if stop == nil {
 				stop = errStopped
@@ -68,4 +74,14 @@ func (r *run) updateAll(ctx context.Context, ms string, items []item) (missing [
 		return nil, stop
 	}
 	return missing, nil
+}
+
+// updatePayload is the record's payload, less its subforms when the form
+// already holds them: resending subform rows replaces their _ids and logs
+// a change that did not happen.
+func (r *run) updatePayload(it item) ([]byte, error) {
+	if it.subHash == 0 || it.formSubHash != it.subHash {
+		return it.data, nil
+	}
+	return r.e.mapper.WithoutSubforms(it.data)
 }
