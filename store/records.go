@@ -10,7 +10,6 @@ import (
 	"unsafe"
 
 	"go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"checkin-sync/internal/month"
 )
@@ -43,7 +42,15 @@ type MonthInfo struct {
 	Failed    int
 	// Dirty: the last run that processed the month left failed or pending
 	// records.
-	Dirty        bool
+	Dirty bool
+	// InProgress: a run started the month and no run has gone through it
+	// since. It is set when a run starts the month, before anything is
+	// fetched, and cleared only when a run has fetched every user of the
+	// month and settled every batch, so an interrupted or killed run, a
+	// fetch that failed after its retries, a batch left pending or a
+	// store write that failed (a full disk) leave it set. Records that
+	// Jiandaoyun rejected do not: they leave only Dirty.
+	InProgress   bool
 	LastRunID    string
 	LastRunStart time.Time
 	LastSuccess  time.Time
@@ -80,6 +87,7 @@ type monthV1 struct {
 	Pending      int       `json:"pending"`
 	Failed       int       `json:"failed"`
 	Dirty        bool      `json:"dirty,omitempty"`
+	InProgress   bool      `json:"in_progress,omitempty"`
 	LastRunID    string    `json:"last_run_id,omitempty"`
 	LastRunStart time.Time `json:"last_run_start,omitzero"`
 	LastSuccess  time.Time `json:"last_success,omitzero"`
@@ -249,6 +257,7 @@ func mergeMonth(tx *bbolt.Tx, mb *bbolt.Bucket, m string, d *counts, mi *MonthIn
 		next = monthV1{
 			Watermark:    wm,
 			Dirty:        mi.Dirty,
+			InProgress:   mi.InProgress,
 			LastRunID:    mi.LastRunID,
 			LastRunStart: mi.LastRunStart,
 			LastSuccess:  mi.LastSuccess,
@@ -310,50 +319,146 @@ func countBucket(tx *bbolt.Tx, m string) (counts, error) {
 	return c, nil
 }
 
-// ResetMonth forgets a month: its records, its months entry (watermark
-// included) and its pending batches, in one transaction.
+// ResetMonth forgets a month; see ForgetMonth.
 func (s *Store) ResetMonth(m string) error {
+	_, err := s.ForgetMonth(m)
+	return err
+}
+
+// Forgotten is what ForgetMonth did.
+type Forgotten struct {
+	// Known: the store held something of the month (records, a months
+	// entry or pending batches) before the reset.
+	Known bool
+	// Records is how many records were dropped.
+	Records int
+	// KeptBatches and KeptRecords are the pending batches of the month,
+	// kept with their records marked pending, for the next sync to
+	// resolve first.
+	KeptBatches, KeptRecords int
+}
+
+// ForgetMonth forgets a month's checkpoints and watermark in one
+// transaction: its records and its months entry go. Its pending batches
+// stay, since their outcome is still open: each keeps its keys marked
+// pending (with the hash that was sent), and the next sync resolves them
+// by key before anything else. Nothing is decoded, so a month with a
+// damaged record can still be reset.
+func (s *Store) ForgetMonth(m string) (Forgotten, error) {
+	var f Forgotten
 	if err := checkMonth(m); err != nil {
-		return err
+		return f, err
 	}
 	err := s.update(func(tx *bbolt.Tx) error {
-		if err := tx.DeleteBucket(recBucket(m)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
-			return err
+		f = Forgotten{}
+		var kept []Pending
+		if pb := tx.Bucket([]byte(bucketPending)); pb != nil {
+			err := pb.ForEach(func(k, v []byte) error {
+				p, err := decodePending(k, v)
+				if err != nil {
+					return err
+				}
+				if p.Month == m {
+					kept = append(kept, p)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
 		}
-		if mb := tx.Bucket([]byte(bucketMonths)); mb != nil {
+		if b := tx.Bucket(recBucket(m)); b != nil {
+			f.Known = true
+			f.Records = b.Stats().KeyN
+			// Records put back as pending below are not forgotten.
+			seen := map[string]bool{}
+			for _, p := range kept {
+				for _, uid := range p.UserIDs {
+					if !seen[uid] && b.Get([]byte(uid)) != nil {
+						f.Records--
+					}
+					seen[uid] = true
+				}
+			}
+			if err := tx.DeleteBucket(recBucket(m)); err != nil {
+				return err
+			}
+		}
+		mb := tx.Bucket([]byte(bucketMonths))
+		if mb != nil && mb.Get([]byte(m)) != nil {
+			f.Known = true
 			if err := mb.Delete([]byte(m)); err != nil {
 				return err
 			}
 		}
-		pb := tx.Bucket([]byte(bucketPending))
-		if pb == nil {
+		if len(kept) == 0 {
 			return nil
 		}
-		var drop [][]byte
-		err := pb.ForEach(func(k, v []byte) error {
-			p, err := decodePending(k, v)
-			if err != nil {
-				return err
-			}
-			if p.Month == m {
-				drop = append(drop, bytes.Clone(k))
-			}
-			return nil
-		})
+		f.Known = true
+		f.KeptBatches = len(kept)
+		b, err := tx.CreateBucket(recBucket(m))
 		if err != nil {
 			return err
 		}
-		for _, k := range drop {
-			if err := pb.Delete(k); err != nil {
+		b.FillPercent = recFillPercent
+		var buf []byte
+		for _, p := range kept {
+			for i, uid := range p.UserIDs {
+				if b.Get([]byte(uid)) != nil {
+					continue // in two batches: counted once
+				}
+				if buf, err = appendRecord(buf[:0], &Record{Hash: p.Hashes[i], State: StatePending}); err != nil {
+					return fmt.Errorf("pending %s: %w", p.TxID, err)
+				}
+				if err := b.Put([]byte(uid), bytes.Clone(buf)); err != nil {
+					return err
+				}
+				f.KeptRecords++
+			}
+		}
+		if mb == nil {
+			if mb, err = tx.CreateBucket([]byte(bucketMonths)); err != nil {
 				return err
 			}
 		}
-		return nil
+		v, err := json.Marshal(monthV1{Pending: f.KeptRecords})
+		if err != nil {
+			return err
+		}
+		return mb.Put([]byte(m), v)
 	})
 	if err != nil {
-		return fmt.Errorf("reset month %s: %w", m, err)
+		return Forgotten{}, fmt.Errorf("reset month %s: %w", m, err)
 	}
-	return nil
+	return f, nil
+}
+
+// CheckIdentity compares the store's corp, app and form with id without
+// binding it: an unbound store, or an id with an empty part, passes. It
+// returns *ForeignError on a mismatch. Commands that only read or reset
+// the store use it, so they never bind a store to a half-known identity.
+func (s *Store) CheckIdentity(id Identity) error {
+	if id.CorpID == "" || id.AppID == "" || id.EntryID == "" {
+		return nil
+	}
+	return s.view(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket([]byte(bucketMeta))
+		if meta == nil {
+			return nil
+		}
+		v := meta.Get([]byte(metaIdentity))
+		if v == nil {
+			return nil
+		}
+		var have identityV1
+		if err := json.Unmarshal(v, &have); err != nil {
+			return corruptf(s.path, "bad identity in meta: %v", err)
+		}
+		if h := have.identity(); h != id {
+			return &ForeignError{Path: s.path, Have: h, Want: id}
+		}
+		return nil
+	})
 }
 
 // Lookup reads the records of userids in one month in one read
@@ -487,7 +592,7 @@ func decodeMonth(k, v []byte) (MonthInfo, error) {
 	return MonthInfo{
 		Month: string(k), Watermark: mv.Watermark,
 		Synced: mv.Synced, Pending: mv.Pending, Failed: mv.Failed,
-		Dirty: mv.Dirty, LastRunID: mv.LastRunID, LastRunStart: mv.LastRunStart, LastSuccess: mv.LastSuccess,
+		Dirty: mv.Dirty, InProgress: mv.InProgress, LastRunID: mv.LastRunID, LastRunStart: mv.LastRunStart, LastSuccess: mv.LastSuccess,
 	}, nil
 }
 

@@ -32,7 +32,7 @@ type Run struct {
 	Retries map[string]int `json:"retries,omitempty"`
 
 	ExitCode int    `json:"exit_code"`
-	Outcome  string `json:"outcome"` // running, success, partial, failed, interrupted
+	Outcome  string `json:"outcome"` // running, success, partial, failed, interrupted; history shows a stale running as killed
 	Error    string `json:"error,omitempty"`
 
 	// Deleted keeps every record the run deleted (a newer copy of a key

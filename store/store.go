@@ -31,6 +31,9 @@ var (
 	ErrNeedsMigration = errors.New("store needs migration")
 	// ErrReadOnly is returned by every write on a store opened read-only.
 	ErrReadOnly = errors.New("store opened read-only")
+	// ErrIsDirectory means the store path names a directory, not a file:
+	// a configuration error, never something to create or repair.
+	ErrIsDirectory = errors.New("is a directory, not a store file")
 )
 
 // Identity names the corp, app and form a store belongs to. Records of one
@@ -150,7 +153,7 @@ func (o opener) open(path string, opts Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store: %w", err)
 	case fi.IsDir():
-		return nil, fmt.Errorf("open store: %s is a directory", path)
+		return nil, fmt.Errorf("open store: %s %w", path, ErrIsDirectory)
 	case fi.Size() == 0:
 		// Only a crash while the store was being created leaves an empty
 		// file: there is nothing in it to lose.

@@ -577,32 +577,45 @@ func TestCountsRepairThemselves(t *testing.T) {
 	}
 }
 
+// Reset forgets a month's records, watermark and months entry, and keeps
+// its pending batches, with their keys marked pending, for the next sync
+// to resolve; other months are untouched.
 func TestResetMonth(t *testing.T) {
 	s := mustOpen(t, tempPath(t), Options{})
 	w := &Write{
-		Records: []KeyedRecord{synced("2026-03", "a", 1), synced("2026-04", "a", 2)},
+		Records: []KeyedRecord{synced("2026-03", "a", 1), synced("2026-03", "c", 3), synced("2026-04", "a", 2),
+			{Month: "2026-03", UserID: "b", Record: Record{Hash: 7, State: StatePending}}},
 		PutPending: []Pending{
-			{TxID: "t3", Month: "2026-03", UserIDs: []string{"b"}, Hashes: []uint64{1}, FirstSentAt: t0},
+			{TxID: "t3", Month: "2026-03", UserIDs: []string{"b"}, Hashes: []uint64{7}, FirstSentAt: t0},
 			{TxID: "t4", Month: "2026-04", UserIDs: []string{"b"}, Hashes: []uint64{1}, FirstSentAt: t0},
 		},
-		Months: []MonthInfo{{Month: "2026-03", Watermark: "2026-03-31", LastRunID: "r"}, {Month: "2026-04", Watermark: "2026-04-30", LastRunID: "r"}},
+		Months: []MonthInfo{{Month: "2026-03", Watermark: "2026-03-31", LastRunID: "r", InProgress: true, Dirty: true},
+			{Month: "2026-04", Watermark: "2026-04-30", LastRunID: "r"}},
 	}
 	if err := s.Apply(w); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ResetMonth("2026-03"); err != nil {
+	f, err := s.ForgetMonth("2026-03")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ResetMonth("2025-01"); err != nil {
-		t.Errorf("reset of an unknown month: %v", err)
+	if f != (Forgotten{Known: true, Records: 2, KeptBatches: 1, KeptRecords: 1}) {
+		t.Errorf("forgotten: %+v", f)
 	}
-	if _, found, _ := s.Month("2026-03"); found {
-		t.Errorf("months entry survived reset")
+	if f, err := s.ForgetMonth("2025-01"); err != nil || f != (Forgotten{}) {
+		t.Errorf("reset of an unknown month: %+v %v", f, err)
 	}
-	if sy, pe, fa, _ := s.Count("2026-03"); sy+pe+fa != 0 {
-		t.Errorf("records survived reset")
+	if mi, found, _ := s.Month("2026-03"); !found || mi != (MonthInfo{Month: "2026-03", Pending: 1}) {
+		t.Errorf("months entry after reset: %+v (found %v), want only the kept pending count", mi, found)
 	}
-	if ps, _ := s.Pendings(); len(ps) != 1 || ps[0].TxID != "t4" {
+	if sy, pe, fa, _ := s.Count("2026-03"); sy != 0 || pe != 1 || fa != 0 {
+		t.Errorf("records after reset: synced %d pending %d failed %d, want only the pending one", sy, pe, fa)
+	}
+	out, found := make([]Record, 1), make([]bool, 1)
+	if err := s.Lookup("2026-03", []string{"b"}, out, found); err != nil || !found[0] || out[0] != (Record{Hash: 7, State: StatePending}) {
+		t.Errorf("kept pending record: %+v %v %v", out[0], found[0], err)
+	}
+	if ps, _ := s.Pendings(); len(ps) != 2 || ps[0].TxID != "t3" || ps[1].TxID != "t4" {
 		t.Errorf("pendings after reset: %+v", ps)
 	}
 	if mi, found, _ := s.Month("2026-04"); !found || mi.Watermark != "2026-04-30" || mi.Synced != 1 {
@@ -615,8 +628,67 @@ func TestResetMonth(t *testing.T) {
 	if mi, _, _ := s.Month("2026-03"); mi.Watermark != "2026-03-10" {
 		t.Errorf("watermark after reset: %q", mi.Watermark)
 	}
+	// A month with records and no pending batch is forgotten entirely.
+	if err := s.Apply(&Write{DeletePending: []string{"t4"}}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.ForgetMonth("2026-04"); err != nil || f != (Forgotten{Known: true, Records: 1}) {
+		t.Errorf("reset of 2026-04: %+v %v", f, err)
+	}
+	if _, found, _ := s.Month("2026-04"); found {
+		t.Errorf("months entry survived reset")
+	}
+	if sy, pe, fa, _ := s.Count("2026-04"); sy+pe+fa != 0 {
+		t.Errorf("records survived reset")
+	}
 	if err := s.ResetMonth("bad"); err == nil {
 		t.Errorf("bad month accepted")
+	}
+}
+
+// InProgress is kept in the months entry, and an entry written before it
+// existed reads as not in progress.
+func TestMonthInProgressRoundTrip(t *testing.T) {
+	s := mustOpen(t, tempPath(t), Options{})
+	in := MonthInfo{Month: "2026-03", InProgress: true, LastRunID: "r", LastRunStart: t0}
+	if err := s.Apply(&Write{Months: []MonthInfo{in}}); err != nil {
+		t.Fatal(err)
+	}
+	if mi, _, _ := s.Month("2026-03"); mi != in {
+		t.Errorf("read back %+v, want %+v", mi, in)
+	}
+	in.InProgress = false
+	if err := s.Apply(&Write{Months: []MonthInfo{in}}); err != nil {
+		t.Fatal(err)
+	}
+	if mi, _, _ := s.Month("2026-03"); mi != in {
+		t.Errorf("cleared: read back %+v", mi)
+	}
+	old := []byte(`{"watermark":"2026-03-31","synced":0,"pending":0,"failed":0,"dirty":true,"last_run_id":"r"}`)
+	if err := s.update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(bucketMonths)).Put([]byte("2026-04"), old) }); err != nil {
+		t.Fatal(err)
+	}
+	if mi, _, _ := s.Month("2026-04"); mi != (MonthInfo{Month: "2026-04", Watermark: "2026-03-31", Dirty: true, LastRunID: "r"}) {
+		t.Errorf("entry without in_progress: %+v", mi)
+	}
+}
+
+// CheckIdentity compares without binding: an unbound store stays unbound.
+func TestCheckIdentityNeverBinds(t *testing.T) {
+	s := mustOpen(t, tempPath(t), Options{})
+	id := Identity{CorpID: "ww1", AppID: "a", EntryID: "e"}
+	if err := s.CheckIdentity(id); err != nil {
+		t.Fatalf("unbound store: %v", err)
+	}
+	if err := s.Bind(Identity{CorpID: "ww2", AppID: "a", EntryID: "e"}); err != nil {
+		t.Fatalf("the check bound the store: %v", err)
+	}
+	var fe *ForeignError
+	if err := s.CheckIdentity(id); !errors.As(err, &fe) {
+		t.Errorf("another corp: %v, want *ForeignError", err)
+	}
+	if err := s.CheckIdentity(Identity{AppID: "a", EntryID: "e"}); err != nil {
+		t.Errorf("an identity with an unknown part is not compared: %v", err)
 	}
 }
 

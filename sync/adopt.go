@@ -6,7 +6,6 @@ import (
 	"errors"
 
 	"checkin-sync/internal/apierr"
-	"checkin-sync/internal/month"
 	"checkin-sync/store"
 )
 
@@ -21,8 +20,8 @@ type adoption struct {
 // what the form holds. This runs after this tool's own creates, so newer
 // copies of a key that cannot hold anyone's work are deleted (a second
 // writer made them); any other copy is reported as a duplicate.
-func (r *run) adopt(ctx context.Context, m month.Month, found []item, copies map[string][]FormRecord) adoption {
-	ms := m.String()
+func (r *run) adopt(ctx context.Context, b *batch, found []item, copies map[string][]FormRecord) adoption {
+	ms := b.month.String()
 	now := r.e.opts.Now()
 	a := adoption{Write: &store.Write{}}
 	for _, it := range found {
@@ -35,14 +34,25 @@ func (r *run) adopt(ctx context.Context, m month.Month, found []item, copies map
 			}
 		}
 		r.noteDuplicates(ms, it.key, append([]FormRecord{kept}, extra...))
-		formHash, same := r.compare(it, kept)
-		it.dataID = kept.DataID
-		a.Records = append(a.Records, syncedRecord(ms, it, formHash, now))
+		form, same := r.compare(it, kept)
+		it.dataID, it.formSubHash = kept.DataID, form.sub
+		a.Records = append(a.Records, syncedRecord(ms, it, form, now))
+		action := "create"
 		if !same && it.hasData {
 			a.updates = append(a.updates, it)
+			action = "update"
+		}
+		if b.inherited {
+			r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: action, DataID: it.dataID, Detail: "left pending by an earlier run"})
 		}
 	}
 	return a
+}
+
+// countCreated counts found records as created, except those about to be
+// updated, which count under the update's outcome: each record once.
+func (r *run) countCreated(ms string, found, updates []item) {
+	r.count(ms, func(s *MonthSummary) { s.Created += len(found) - len(updates) })
 }
 
 // updateAdopted brings adopted records whose content differs up to date.

@@ -47,6 +47,7 @@ type batch struct {
 	rejected  error     // the first send was rejected: split once a lookup shows none of the keys
 	created   []string  // the _ids a success answer named
 	rebatches int
+	inherited bool // left pending by an earlier run: its records get their plan lines here
 }
 
 // newTxID returns a random UUID (version 4) for a batch's transaction_id.
@@ -244,13 +245,13 @@ func (r *run) confirmBatch(ctx context.Context, b *batch) error {
 	rest := b.p
 	rest.LookupOnly = true
 	rest.UserIDs, rest.Hashes = idsAndHashes(missing)
-	w := r.adopt(ctx, b.month, found, copies)
+	w := r.adopt(ctx, b, found, copies)
 	w.DeletePending = []string{b.p.TxID}
 	w.PutPending = []store.Pending{rest}
 	if err := r.apply(w.Write); err != nil {
 		return err
 	}
-	r.count(b.month.String(), func(s *MonthSummary) { s.Created += len(found) })
+	r.countCreated(b.month.String(), found, w.updates)
 	b.items, b.p = missing, rest
 	b.state = stWait
 	return r.updateAdopted(ctx, b.month.String(), w.updates)
@@ -332,7 +333,7 @@ func (r *run) resendable(b *batch) bool {
 func (r *run) settle(ctx context.Context, b *batch, copies map[string][]FormRecord, missing []item) error {
 	ms := b.month.String()
 	found, _ := splitFound(b.items, copies)
-	w := r.adopt(ctx, b.month, found, copies)
+	w := r.adopt(ctx, b, found, copies)
 	w.DeletePending = []string{b.p.TxID}
 	var create, lost []item
 	for _, it := range missing {
@@ -362,7 +363,12 @@ func (r *run) settle(ctx context.Context, b *batch, copies map[string][]FormReco
 	if err := r.apply(w.Write); err != nil {
 		return err
 	}
-	r.count(ms, func(s *MonthSummary) { s.Created += len(found) })
+	r.countCreated(ms, found, w.updates)
+	if b.inherited {
+		for _, it := range create {
+			r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: "create", Detail: "left pending by an earlier run"})
+		}
+	}
 	for _, it := range lost {
 		if err := r.recordFailure(ms, it.key, fmt.Errorf("not in Jiandaoyun and no report from WeCom to create it from"), false); err != nil {
 			return err

@@ -47,15 +47,16 @@ func (r *memRig) resetCalls() {
 }
 
 // A clean batch: lookup, save, create, lookup, settle. Two store
-// transactions for the batch, and one for the month.
+// transactions for the batch, one to mark the month in progress and one
+// to finish it.
 func TestCleanBatchCostsTwoStoreTransactions(t *testing.T) {
 	r := newMemRig(t, 40)
 	s := r.run()
 	r.want(s, OutcomeSuccess, ExitOK)
 	r.expectForm(memMonth)
 	r.calls(1, 2, 0)
-	if r.cp.applies != 3 {
-		t.Fatalf("%d store transactions, want 3 (pending, commit, month)", r.cp.applies)
+	if r.cp.applies != 4 {
+		t.Fatalf("%d store transactions, want 4 (mark, pending, commit, month)", r.cp.applies)
 	}
 	if got := s.Totals().Created; got != 40 {
 		t.Fatalf("created %d, want 40", got)

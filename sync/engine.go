@@ -157,6 +157,12 @@ func (e *Engine) Run(ctx context.Context, stop context.Context, req Request) *Su
 		r.sum.Err = fmt.Errorf("record run start: %w", err)
 		return r.sum
 	}
+	if err := r.markStarted(); err != nil {
+		// Nothing was fetched or sent: the run stops here, recorded as
+		// failed with the cause.
+		r.finish(ctx, err)
+		return r.sum
+	}
 	r.noteMappingChange()
 	r.loadAPICreator()
 
@@ -186,10 +192,12 @@ func (r *run) firstFatal() error {
 
 // finish settles the outcome and records the run.
 func (r *run) finish(ctx context.Context, err error) {
-	if ferr := r.firstFatal(); ferr != nil {
-		err = ferr
-	}
+	// A fatal error cancels the run's context, so it must be taken before
+	// the context is asked whether the run was merely stopped.
+	ferr := r.firstFatal()
 	switch {
+	case ferr != nil:
+		r.sum.Err = ferr
 	case err == nil:
 	case r.isStop(ctx, err):
 		r.sum.Interrupted = true
@@ -213,7 +221,7 @@ func (r *run) finish(ctx context.Context, err error) {
 	for _, ms := range r.sum.Months {
 		if !ms.finished && ms.touched() {
 			if m, err := month.Parse(ms.Month); err == nil {
-				r.saveMonth(m, month.Date{}, false)
+				r.saveMonth(m, month.Date{}, false, false)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	stdsync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,6 +131,7 @@ type memSink struct {
 	extraValue  string          // new records get this value in an unmapped field
 	afterCreate func()          // runs, under the lock, after each create writes
 	calls       map[string]int
+	updates     []json.RawMessage // every update's payload
 }
 
 func newMemSink(keyField string, now func() time.Time) *memSink {
@@ -180,7 +182,8 @@ func (s *memSink) insert(creator string, data json.RawMessage, hidden int) strin
 	return id
 }
 
-// flatRow turns a write payload into the flat read shape.
+// flatRow turns a write payload into the flat read shape: values
+// unwrapped, and subform rows flat, each with an _id of its own.
 func flatRow(data json.RawMessage) map[string]any {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
@@ -188,9 +191,35 @@ func flatRow(data json.RawMessage) map[string]any {
 	_ = d.Decode(&w)
 	row := map[string]any{}
 	for k, v := range w {
-		row[k] = v["value"]
+		row[k] = flatValue(v["value"])
 	}
 	return row
+}
+
+var rowIDs atomic.Int64
+
+func flatValue(v any) any {
+	rows, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	out := make([]any, len(rows))
+	for i, e := range rows {
+		cells, ok := e.(map[string]any)
+		if !ok {
+			out[i] = e
+			continue
+		}
+		flat := map[string]any{}
+		for k, c := range cells {
+			if w, ok := c.(map[string]any); ok {
+				flat[k] = w["value"]
+			}
+		}
+		flat["_id"] = fmt.Sprintf("row%06d", rowIDs.Add(1))
+		out[i] = flat
+	}
+	return out
 }
 
 func (s *memSink) Create(_ context.Context, txID string, records []json.RawMessage) (int, []string, error) {
@@ -274,6 +303,7 @@ func (s *memSink) Update(_ context.Context, id string, data json.RawMessage) err
 	if r == nil {
 		return errGone
 	}
+	s.updates = append(s.updates, append(json.RawMessage(nil), data...))
 	for k, v := range flatRow(data) {
 		r.row[k] = v // only the fields given change
 	}
@@ -476,7 +506,10 @@ func (r *memRig) advance(d time.Duration) {
 func testMapper(t *testing.T) *mapping.Mapper {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(path, config.Template(), 0o600); err != nil {
+	// The template's placeholders are refused; a test form has real ids.
+	tmpl := strings.NewReplacer("EDIT_ME_APP_ID", "6399c24287cae90008d24e0b", "EDIT_ME_ENTRY_ID", "64093d8613931a00085bb2f4").
+		Replace(string(config.Template()))
+	if err := os.WriteFile(path, []byte(tmpl), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(path, func(string) (string, bool) { return "x", true })

@@ -48,7 +48,7 @@ func (r *run) startPendings(ctx context.Context) error {
 		if err := r.fillPending(ctx, m, items); err != nil {
 			return err
 		}
-		r.spawn(ctx, &batch{month: m, items: items, p: p, state: stWait, lastSent: r.inheritedLastSend(p)})
+		r.spawn(ctx, &batch{month: m, items: items, p: p, state: stWait, lastSent: r.inheritedLastSend(p), inherited: true})
 	}
 	return nil
 }
@@ -92,6 +92,14 @@ func (r *run) fillPending(ctx context.Context, m month.Month, items []item) erro
 		r.log.Warn().Err(err).Str("month", m.String()).Msg("could not fetch the reports of a pending batch; resolving it by key only")
 		return nil
 	}
+	if !r.inRun(m) {
+		// The month's own pass does not run: count the users here.
+		r.count(m.String(), func(s *MonthSummary) {
+			s.Users += len(ids)
+			s.Fetched += len(res.Reports)
+			s.Note = NotePendingOnly
+		})
+	}
 	reports := make(map[string]Report, len(res.Reports))
 	for _, rep := range res.Reports {
 		reports[r.e.mapper.Key(rep.UserID, m)] = rep
@@ -109,7 +117,7 @@ func (r *run) fillPending(ctx context.Context, m month.Month, items []item) erro
 		// a form written before keys were lower-cased may hold.
 		it := r.newItem(rep.UserID, m)
 		it.storeID = items[i].storeID
-		it.data, it.hash, it.hasData = out.Data, out.Hash, true
+		it.data, it.hash, it.subHash, it.hasData = out.Data, out.Hash, out.SubformHash, true
 		items[i] = it
 	}
 	return nil
@@ -132,4 +140,18 @@ func (r *run) planPending(ctx context.Context, p store.Pending, items []item) er
 		r.plan(PlanLine{Month: p.Month, UserID: it.userID, Key: it.key, Action: action, DataID: id, Detail: "transaction_id " + p.TxID})
 	}
 	return nil
+}
+
+// NotePendingOnly is the note on a month the run did not sync, whose
+// records came from a batch an earlier run left pending.
+const NotePendingOnly = "settled a batch left pending by an earlier run"
+
+// inRun reports whether the run syncs month m itself.
+func (r *run) inRun(m month.Month) bool {
+	for _, x := range r.req.Months {
+		if x == m {
+			return true
+		}
+	}
+	return false
 }

@@ -23,8 +23,13 @@ type item struct {
 	legacyKey string
 	data      []byte
 	hash      uint64
-	dataID    string
-	hasData   bool
+	subHash   uint64 // the hash of the subform fields alone; 0 without subforms
+	// formSubHash is the subform hash of what the form holds, when known:
+	// an update leaves the subforms out when it equals subHash, since
+	// resending rows replaces their _ids.
+	formSubHash uint64
+	dataID      string
+	hasData     bool
 }
 
 func (r *run) newItem(userID string, m month.Month) item {
@@ -202,7 +207,7 @@ func (r *run) processBatch(ctx context.Context, m month.Month, users []string, r
 		if len(out.UnknownEnum) > 0 {
 			r.count(ms, func(s *MonthSummary) { s.UnknownEnum++ })
 		}
-		it.data, it.hash, it.hasData = out.Data, out.Hash, true
+		it.data, it.hash, it.subHash, it.hasData = out.Data, out.Hash, out.SubformHash, true
 		items = append(items, it)
 	}
 	if len(items) == 0 {
@@ -227,7 +232,7 @@ func (r *run) processBatch(ctx context.Context, m month.Month, users []string, r
 			unchanged++
 			r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: "unchanged", DataID: rec.DataID})
 		case found[i] && rec.DataID != "":
-			it.dataID = rec.DataID
+			it.dataID, it.formSubHash = rec.DataID, rec.SubformHash
 			updates = append(updates, it)
 		default:
 			resolves = append(resolves, it)
@@ -321,13 +326,13 @@ func (r *run) resolve(ctx context.Context, ms string, items []item, gone map[str
 			continue
 		}
 		r.noteDuplicates(ms, it.key, recs)
-		formHash, same := r.compare(it, kept)
-		it.dataID = kept.DataID
+		form, same := r.compare(it, kept)
+		it.dataID, it.formSubHash = kept.DataID, form.sub
 		switch {
 		case same && !r.req.Force:
 			unchanged++
 			r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: "unchanged", DataID: it.dataID, Detail: "adopted"})
-			w.Records = append(w.Records, syncedRecord(ms, it, formHash, r.e.opts.Now()))
+			w.Records = append(w.Records, syncedRecord(ms, it, form, r.e.opts.Now()))
 		default:
 			updates = append(updates, it)
 		}
@@ -380,16 +385,26 @@ func (r *run) lookup(ctx context.Context, items []item) (map[string][]FormRecord
 	return out, nil
 }
 
-// compare reads a form record back through the mapping. formHash is the
-// hash of what the form holds; same is true only when that is exactly
-// what this item would write. A representation that cannot be compared
-// with confidence is never taken as the same.
-func (r *run) compare(it item, rec FormRecord) (formHash uint64, same bool) {
+// hashes are what a checkpoint keeps of a record's content.
+type hashes struct {
+	all, sub uint64
+}
+
+// compare reads a form record back through the mapping. form holds the
+// hashes of what the form holds (sub is 0 when its subforms could not be
+// read back exactly); same is true only when that is exactly what this
+// item would write. A representation that cannot be compared with
+// confidence is never taken as the same.
+func (r *run) compare(it item, rec FormRecord) (form hashes, same bool) {
 	rb, err := r.e.mapper.ReadBack(rec.Row)
 	if err != nil {
-		return 0, false
+		return hashes{}, false
 	}
-	return rb.Hash, rb.Exact && it.hasData && rb.Hash == it.hash
+	form.all = rb.Hash
+	if rb.SubformExact {
+		form.sub = rb.SubformHash
+	}
+	return form, rb.Exact && it.hasData && rb.Hash == it.hash
 }
 
 // noteDuplicates counts the extra records of a key; they are warnings, not
@@ -407,9 +422,9 @@ func (r *run) noteDuplicates(ms, key string, recs []FormRecord) {
 		Msg("several Jiandaoyun records hold this key; the oldest is kept and updated")
 }
 
-func syncedRecord(ms string, it item, hash uint64, now time.Time) store.KeyedRecord {
+func syncedRecord(ms string, it item, h hashes, now time.Time) store.KeyedRecord {
 	return store.KeyedRecord{Month: ms, UserID: it.storeID, Record: store.Record{
-		Hash: hash, DataID: it.dataID, State: store.StateSynced, SyncedAt: now}}
+		Hash: h.all, SubformHash: h.sub, DataID: it.dataID, State: store.StateSynced, SyncedAt: now}}
 }
 
 func sortByID(recs []FormRecord) {

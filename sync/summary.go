@@ -40,8 +40,8 @@ type MonthSummary struct {
 	// does not list; the code was written as text.
 	UnknownEnum int
 	Watermark   string // after the run; "" when none
-	Complete   bool   // every user ended synced or skipped
-	Note       string // why the month was left out, when it was
+	Complete    bool   // every user ended synced or skipped
+	Note        string // why the month was left out, when it was
 
 	// dry-run plan
 	PlanCreate, PlanUpdate int

@@ -11,6 +11,7 @@ import (
 
 	"checkin-sync/internal/textutil"
 	"checkin-sync/store"
+	"checkin-sync/sync"
 )
 
 func historyCommand() *cli.Command {
@@ -29,7 +30,10 @@ func historyCommand() *cli.Command {
 			if c.Int("limit") < 1 {
 				return usageErr("", "--limit must be at least 1")
 			}
-			s, err := openStoreReadOnly(cfg, time.Second)
+			// Opening the store takes its lock, so no sync runs while
+			// the runs are read: a run still recorded as running is
+			// from a process that is gone, and is shown as killed.
+			s, err := openStoreToRead(cfg, time.Second)
 			if err != nil {
 				return err
 			}
@@ -39,6 +43,9 @@ func historyCommand() *cli.Command {
 				if runs, err = s.Runs(c.Int("limit")); err != nil {
 					return storeError(err)
 				}
+			}
+			for i := range runs {
+				runs[i].Outcome = sync.ShownOutcome(runs[i].Outcome)
 			}
 			w := c.App.Writer
 			if c.Bool("json") {

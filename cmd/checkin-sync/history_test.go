@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +64,62 @@ mapping: {key: k, fields: {k: {source: key}}}
 	want := "48002: " + msg[:51] + "…" // 7 bytes + 17 characters = 58 bytes
 	if !strings.Contains(out.String(), want) || strings.Contains(out.String(), msg[:54]) {
 		t.Errorf("error not cut to %q:\n%s", want, out.String())
+	}
+}
+
+// A run still recorded as running when history can open the store is from
+// a process that is gone: it is shown as killed, in JSON and in the table;
+// the other outcomes are shown as stored.
+func TestHistoryShowsAStaleRunningRunAsKilled(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	t.Setenv("CS_TEST_SECRET", "s")
+	t.Setenv("CS_TEST_KEY", "k")
+	doc := `wecom: {corp_id: ww1, secret: "${CS_TEST_SECRET}"}
+jiandaoyun: {api_key: "${CS_TEST_KEY}", app_id: a, entry_id: e}
+mapping: {key: k, fields: {k: {source: key}}}
+`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(cfg, "test", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 5, 1, 0, 0, 0, time.UTC)
+	for i, o := range []string{"running", "interrupted", "success"} {
+		if err := st.PutRun(store.Run{ID: fmt.Sprintf("000%d", i), Command: "sync", Start: start.Add(time.Duration(i) * time.Hour),
+			Months: []string{"2026-03"}, Outcome: o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"checkin-sync", "history", "--json", "--config", path}, &out, &errb, []*cli.Command{historyCommand()}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var h struct{ Runs []store.Run }
+	if err := json.Unmarshal(out.Bytes(), &h); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range h.Runs {
+		got = append(got, r.ID+" "+r.Outcome)
+	}
+	if want := []string{"0002 success", "0001 interrupted", "0000 killed"}; !slices.Equal(got, want) {
+		t.Errorf("outcomes %v, want %v", got, want)
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"checkin-sync", "history", "--config", path}, &out, &errb, []*cli.Command{historyCommand()}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if strings.Contains(out.String(), "running") || !strings.Contains(out.String(), "killed") {
+		t.Errorf("table:\n%s", out.String())
 	}
 }
