@@ -2,21 +2,28 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"checkin-sync/internal/apierr"
 	"checkin-sync/internal/month"
+	"checkin-sync/sync"
 	"checkin-sync/wecom"
 )
 
 func checkCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "check",
-		Usage:  "check the configuration, credentials, permissions, form and mapping",
+		Name:  "check",
+		Usage: "check the configuration, credentials, permissions, form and mapping",
+		Description: "Prints a checklist; each failed item says how to fix it.\n\n" +
+			"Exit codes: 0 every check passed; 1 a check could not complete (an API stayed unreachable\n" +
+			"after its retries: network, proxy or outage); 2 configuration, mapping or form;\n" +
+			"4 credentials, permission or plan.",
 		Action: runCheck,
 	}
 }
@@ -35,6 +42,7 @@ func failed(codes []int) int {
 type checklist struct {
 	w     io.Writer
 	codes []int
+	first string // the first failed item, its error and fix, for the last line
 }
 
 func (l *checklist) ok(item, detail string) {
@@ -58,6 +66,47 @@ func (l *checklist) fail(item string, err error, fix string, code int) {
 		fmt.Fprintf(l.w, "    fix: %s\n", fix)
 	}
 	l.codes = append(l.codes, code)
+	if l.first == "" {
+		l.first = oneLine(item + ": " + err.Error())
+		if fix != "" && !strings.Contains(err.Error(), fix) {
+			l.first += "; fix: " + oneLine(fix)
+		}
+	}
+}
+
+// failAPI records a failed item whose check could not complete or was
+// refused by an API: 1 when the API stayed unreachable after its retries
+// (a network problem; a later check may pass), else 4.
+func (l *checklist) failAPI(item string, err error) {
+	code := sync.ErrorExitCode(err)
+	fix := ""
+	if sync.Unreachable(err) {
+		fix = unreachableFix(err)
+	}
+	l.fail(item, err, fix, code)
+}
+
+// result is the error check ends with: its message names the first failed
+// item, its cause and its fix, so that the last line says what failed and
+// what to do.
+func (l *checklist) result() error {
+	code := worst(l.codes...)
+	if code == exitOK {
+		return nil
+	}
+	n := failed(l.codes)
+	msg := fmt.Sprintf("%d %s failed: %s", n, countWord(n, "check", "checks"), l.first)
+	if n > 1 {
+		msg = fmt.Sprintf("%d %s failed (see the checklist above); the first: %s", n, countWord(n, "check", "checks"), l.first)
+	}
+	return &exitError{code: code, err: errors.New(msg)}
+}
+
+func countWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func runCheck(c *cli.Context) error {
@@ -92,7 +141,7 @@ func runCheck(c *cli.Context) error {
 
 	// WeCom: token, then what the app can see, then one report.
 	if err := wc.CheckToken(ctx); err != nil {
-		l.fail("wecom token", err, "", exitFatal)
+		l.failAPI("wecom token", err)
 	} else {
 		l.ok("wecom token", "corp "+cfg.WeCom.CorpID)
 		checkWeCom(ctx, l, wc, cfg.WeCom.Users.Departments, wecom.Selection{
@@ -104,7 +153,7 @@ func runCheck(c *cli.Context) error {
 	ws, err := jc.Widgets(ctx)
 	switch {
 	case err != nil:
-		l.fail("jiandaoyun form", err, "", exitFatal)
+		l.failAPI("jiandaoyun form", err)
 	default:
 		l.ok("jiandaoyun form", fmt.Sprintf("app %s, form %s: %d fields", cfg.Jiandaoyun.AppID, cfg.Jiandaoyun.EntryID, len(ws)))
 		if compiled != nil {
@@ -116,12 +165,11 @@ func runCheck(c *cli.Context) error {
 		}
 	}
 
-	code := worst(l.codes...)
-	if code == exitOK {
-		fmt.Fprintln(c.App.Writer, "\nAll checks passed. Next: checkin-sync sync")
-		return nil
+	if err := l.result(); err != nil {
+		return err
 	}
-	return &exitError{code: code, err: fmt.Errorf("%d checks failed", failed(l.codes))}
+	fmt.Fprintln(c.App.Writer, "\nAll checks passed. Next: checkin-sync sync")
+	return nil
 }
 
 func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int, sel wecom.Selection, today month.Date) {
@@ -130,7 +178,7 @@ func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int
 		for _, d := range depts {
 			ds, err := wc.Departments(ctx, d)
 			if err != nil {
-				l.fail("wecom departments", err, "", exitFatal)
+				l.failAPI("wecom departments", err)
 				return
 			}
 			n += len(ds)
@@ -139,7 +187,7 @@ func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int
 	}
 	users, err := wc.Users(ctx, sel)
 	if err != nil {
-		l.fail("wecom users", err, "", exitFatal)
+		l.failAPI("wecom users", err)
 		return
 	}
 	if len(users) == 0 {
@@ -152,7 +200,7 @@ func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int
 	res, err := wc.MonthData(ctx, start, end, []string{users[0].UserID})
 	switch {
 	case err != nil:
-		l.fail("wecom month report", err, "", exitFatal)
+		l.failAPI("wecom month report", err)
 	case len(res.Rows) == 1:
 		l.ok("wecom month report", fmt.Sprintf("%s for %s", prev, users[0].UserID))
 	case len(res.Skipped) > 0:

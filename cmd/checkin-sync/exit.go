@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"checkin-sync/internal/apierr"
 	"checkin-sync/internal/config"
 	"checkin-sync/store"
+	"checkin-sync/sync"
 )
 
 // Exit codes, as documented in the README.
@@ -178,20 +180,42 @@ func (e *interruptError) Try() string {
 	return "run the same command again; it resumes from the saved checkpoints"
 }
 
-// storeError gives a store failure its exit code and the fix to try.
+// storeError gives a store failure its exit code (from sync.ErrorExitCode,
+// the one place that decides it) and the fix to try.
 func storeError(err error) error {
+	if err == nil {
+		return nil
+	}
 	var locked *store.LockedError
 	var foreign *store.ForeignError
+	code := sync.ErrorExitCode(err)
 	switch {
 	case errors.As(err, &locked):
-		return &exitError{code: exitLocked, err: err, try: "wait for that run to finish (`checkin-sync status` shows its progress); runs never wait for each other"}
+		return &exitError{code: code, err: err, try: "wait for that run to finish (`checkin-sync status` shows its progress); runs never wait for each other"}
 	case errors.As(err, &foreign):
-		return &exitError{code: exitUsage, err: err}
+		return &exitError{code: code, err: err}
 	case errors.Is(err, store.ErrCorrupt):
-		return &exitError{code: exitUsage, err: err, try: "move the file aside and point `store:` at a new path; the next sync adopts the form's records by key"}
+		return &exitError{code: code, err: err, try: "move the file aside and point `store:` at a new path; the next sync adopts the form's records by key"}
+	case errors.Is(err, store.ErrIsDirectory):
+		return &exitError{code: code, err: err, try: "point `store:` at a file inside that directory, for example store: " + filepath.Join(storeDirOf(err), "checkin-sync.db")}
 	case errors.Is(err, store.ErrNewerSchema), errors.Is(err, store.ErrNeedsMigration):
-		return &exitError{code: exitUsage, err: err}
+		return &exitError{code: code, err: err}
+	case sync.DiskFull(err):
+		return &exitError{code: code, err: err, try: diskFullFix}
 	default:
 		return err
 	}
+}
+
+// diskFullFix is what to do after a store write found the disk full.
+const diskFullFix = "free space on that disk (or move `store:` to a disk with room), then run sync again: it finishes the interrupted months"
+
+// storeDirOf recovers the directory named in an ErrIsDirectory message,
+// "open store: <path> is a directory...", for the example in the fix.
+func storeDirOf(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "open store: ")
+	if i := strings.Index(msg, " "+store.ErrIsDirectory.Error()); i > 0 {
+		return msg[:i]
+	}
+	return "<directory>"
 }

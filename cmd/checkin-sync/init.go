@@ -57,6 +57,17 @@ func printNextSteps(w io.Writer, path, checkCmd string) {
 // atomically, so an interrupted write cannot leave half a configuration.
 func writeTemplate(path string, force bool) error {
 	data := config.Template()
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return usageErr(fmt.Sprintf("create the directory first (mkdir -p %s), or pass --config with a path in a directory that exists", dir),
+			"cannot write %s: the directory %s does not exist", path, dir)
+	} else if err == nil && !fi.IsDir() {
+		return usageErr("pass --config with a path in a directory", "cannot write %s: %s is not a directory", path, dir)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return usageErr("pass --config with the path of the file to write, for example --config "+filepath.Join(path, "checkin-sync.yaml"),
+			"cannot write %s: it is a directory", path)
+	}
 	if !force {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {

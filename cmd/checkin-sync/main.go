@@ -208,11 +208,21 @@ func buildVersion() string {
 	return "dev"
 }
 
+// storeOnly names the commands that read or change only the store. They
+// load the configuration with config.WithoutSecrets: they work without
+// WECOM_SECRET and JDY_API_KEY, and never read them.
+var storeOnly = map[string]bool{"status": true, "history": true, "reset": true}
+
 // loadConfig finds and loads the configuration (--config, then
 // $CHECKIN_SYNC_CONFIG, then ./checkin-sync.yaml) and logs its warnings.
+// For the store-only commands the secrets are left unread.
 func loadConfig(c *cli.Context) (*config.Config, error) {
 	path := config.Locate(global(c, flagConfig), os.Getenv)
-	cfg, err := config.Load(path, os.LookupEnv)
+	var opts []config.Option
+	if c.Command != nil && storeOnly[c.Command.Name] {
+		opts = append(opts, config.WithoutSecrets())
+	}
+	cfg, err := config.Load(path, os.LookupEnv, opts...)
 	if err != nil {
 		return nil, err
 	}

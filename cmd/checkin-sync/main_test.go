@@ -104,9 +104,19 @@ func TestInitWritesLoadableConfig(t *testing.T) {
 	if !bytes.Equal(data, config.Template()) {
 		t.Error("written file differs from the template")
 	}
+	// As written it is refused, naming the two ids the user must fill in;
+	// with them filled in it loads.
+	_, err = config.Load(path, envLookup(cmdEnv()))
+	if err == nil || !strings.Contains(err.Error(), "jiandaoyun.app_id") || !strings.Contains(err.Error(), "jiandaoyun.entry_id") {
+		t.Fatalf("the template's placeholders were not refused by name: %v", err)
+	}
+	edited := strings.NewReplacer("EDIT_ME_APP_ID", "6399c24287cae90008d24e0b", "EDIT_ME_ENTRY_ID", "64093d8613931a00085bb2f4").Replace(string(data))
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := config.Load(path, envLookup(cmdEnv()))
 	if err != nil {
-		t.Fatalf("the written file does not load: %v", err)
+		t.Fatalf("the written file, its ids filled in, does not load: %v", err)
 	}
 	if cfg.Store != filepath.Join(dir, "checkin-sync.db") {
 		t.Errorf("store %q", cfg.Store)

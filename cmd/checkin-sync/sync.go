@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"checkin-sync/internal/apierr"
 	"checkin-sync/internal/config"
 	"checkin-sync/internal/month"
 	"checkin-sync/store"
@@ -30,6 +34,7 @@ func syncCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan; write nothing, not even to the store"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print each record's plan line"},
 			&cli.BoolFlag{Name: "force", Usage: "send an update for every known record, whatever its hash"},
+			&cli.BoolFlag{Name: "yes", Usage: "do not ask before a long range (its estimated duration is still printed)"},
 		},
 		Action: runSyncCommand,
 	}
@@ -50,6 +55,7 @@ func runSyncCommand(c *cli.Context) error {
 		cfg: s.cfg, log: s.log, today: s.today, months: months,
 		dryRun: c.Bool("dry-run"), verbose: c.Bool("verbose"), force: c.Bool("force"),
 		out: c.App.Writer, progress: isTerminal(os.Stderr),
+		confirm: confirmer(c, c.Bool("yes")),
 	})
 	if err != nil {
 		return err
@@ -57,8 +63,85 @@ func runSyncCommand(c *cli.Context) error {
 	return runError(code)
 }
 
-// runError is the error main reports for a finished run's exit code; the
-// details are in the summary already printed.
+// runFailure is the error main reports for a finished run that did not
+// succeed. Its one line says what failed and what to do, whether stderr is
+// a terminal or a log file: the summary above it may be gone (cron mails
+// the tail, a log keeps the last line).
+func runFailure(sum *sync.Summary, code int, storePath string) error {
+	if code == exitOK {
+		return nil
+	}
+	if sum.Interrupted {
+		return &exitError{code: code, err: errors.New("interrupted; checkpoints up to the interruption are saved; run sync again to finish")}
+	}
+	if sum.Err != nil {
+		return &exitError{code: code, err: errors.New(stoppedLine(sum.Err, storePath))}
+	}
+	t := sum.Totals()
+	var parts []string
+	if t.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s failed", t.Failed, countWord(t.Failed, "record", "records")))
+	}
+	if t.Pending > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s still pending", t.Pending, countWord(t.Pending, "record is", "records are")))
+	}
+	msg := "the run did not complete every record: " + strings.Join(parts, " and ")
+	if len(sum.Failures) > 0 {
+		f := sum.Failures[0]
+		msg += fmt.Sprintf(" (first: %s: %s)", f.Key, oneLine(f.Error))
+	}
+	fix := "fix what the failures say, then run sync again: only what is not synced is sent"
+	if t.Failed == 0 {
+		fix = "run sync again later: it looks the pending records up first and never creates them twice"
+	}
+	return &exitError{code: code, err: errors.New(msg + "; " + fix)}
+}
+
+// stoppedLine is the one-line cause and fix of an error that stopped a run.
+func stoppedLine(err error, storePath string) string {
+	msg := "sync stopped: " + oneLine(err.Error())
+	switch {
+	case sync.DiskFull(err):
+		if storePath != "" && !strings.Contains(msg, storePath) {
+			msg += " (store " + storePath + ")"
+		}
+		return msg + "; " + diskFullFix
+	case sync.Unreachable(err):
+		return msg + "; " + unreachableFix(err)
+	case sync.ErrorExitCode(err) == exitFatal:
+		// The API error carries its hint: what to fix.
+		return msg + "; fix that, then run sync again (`checkin-sync check` tests the setup)"
+	}
+	if t := tryOf(err); t != "" {
+		return msg + "; " + t
+	}
+	return msg + "; fix the cause, then run sync again: it resumes from the saved checkpoints"
+}
+
+// unreachableFix is what to do when an API stayed unreachable after the
+// client's retries.
+func unreachableFix(err error) string {
+	what := "the API"
+	if e, ok := apierr.As(err); ok && e.Service != "" {
+		what = map[string]string{"wecom": "WeCom", "jiandaoyun": "Jiandaoyun"}[e.Service]
+		if what == "" {
+			what = e.Service
+		}
+	}
+	return fmt.Sprintf("%s stayed unreachable after the retries: check the network, proxy and base_url from this host (a later run may succeed), then run again", what)
+}
+
+// oneLine folds a multi-line message into one line.
+func oneLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, "; ")
+}
+
+// runError is the error for a finished run's exit code when no summary is
+// at hand; runSync gives the detailed runFailure instead.
 func runError(code int) error {
 	switch code {
 	case exitOK:
@@ -78,9 +161,9 @@ func runError(code int) error {
 func monthFlags(c *cli.Context, cfg *config.Config, today month.Date) ([]month.Month, error) {
 	var named []month.Month
 	for _, s := range c.StringSlice("month") {
-		m, err := month.Parse(s)
+		m, err := parseMonthFlag("month", s)
 		if err != nil {
-			return nil, usageErr("", "--month: %w", err)
+			return nil, err
 		}
 		named = append(named, m)
 	}
@@ -90,9 +173,9 @@ func monthFlags(c *cli.Context, cfg *config.Config, today month.Date) ([]month.M
 		dst  *month.Month
 	}{{"from", &from}, {"to", &to}} {
 		if s := c.String(f.name); s != "" {
-			m, err := month.Parse(s)
+			m, err := parseMonthFlag(f.name, s)
 			if err != nil {
-				return nil, usageErr("", "--%s: %w", f.name, err)
+				return nil, err
 			}
 			*f.dst = m
 		}
@@ -107,6 +190,23 @@ func monthFlags(c *cli.Context, cfg *config.Config, today month.Date) ([]month.M
 	return months, nil
 }
 
+// firstMonth is the earliest month a sync accepts: months before 2000 are
+// input errors (exit 2), never requests that WeCom refuses as a bug.
+var firstMonth = month.Month{Year: 2000, Mon: time.January}
+
+// parseMonthFlag parses one --month, --from or --to value.
+func parseMonthFlag(flag, s string) (month.Month, error) {
+	m, err := month.Parse(s)
+	if err != nil {
+		return month.Month{}, usageErr("write the month as YYYY-MM, for example --"+flag+" 2026-03", "--%s: %w", flag, err)
+	}
+	if m.Before(firstMonth) {
+		return month.Month{}, usageErr("name a month from "+firstMonth.String()+" on, for example --"+flag+" 2026-03",
+			"--%s %s: months before %s are not accepted", flag, s, firstMonth)
+	}
+	return m, nil
+}
+
 // syncJob is one sync, from the CLI or the demo.
 type syncJob struct {
 	cfg      *config.Config
@@ -118,6 +218,9 @@ type syncJob struct {
 	force    bool
 	out      io.Writer
 	progress bool // draw a progress bar on stderr
+	// confirm asks whether to go on with a long run; nil goes on. See
+	// estimateRun.
+	confirm func(estimate string) (bool, error)
 }
 
 // runSync runs one sync and prints its summary. It returns the exit code
@@ -127,6 +230,16 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	wc, jc, err := clients(cfg, log)
 	if err != nil {
 		return 0, err
+	}
+	src := &listedOnce{Source: sync.WeComSource{Client: wc, Selection: wecom.Selection{
+		Departments: cfg.WeCom.Users.Departments,
+		UserIDs:     cfg.WeCom.Users.UserIDs,
+		Exclude:     cfg.WeCom.Users.Exclude,
+	}}}
+	if len(job.months) > longRangeMonths {
+		if err := estimateRun(ctx, job, src); err != nil {
+			return 0, err
+		}
 	}
 
 	var cp sync.Checkpoints
@@ -138,7 +251,9 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 		}
 		cp = sync.DryRunCheckpoints{Store: st}
 	} else {
-		st, err = openStore(cfg, "sync", log)
+		// Bound to the corp and form only once the form's widgets were
+		// read (below): a run that cannot reach the form binds nothing.
+		st, err = openStoreUnbound(cfg, "sync", log)
 		if err != nil {
 			return 0, err
 		}
@@ -162,16 +277,16 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if st != nil {
+		if err := bindStore(st, cfg); err != nil {
+			return 0, err
+		}
+	}
 
 	var sink sync.Sink = sync.JiandaoyunSink{Client: jc, KeyField: mapper.KeyField(), Fields: mapper.ReadFields()}
 	if job.dryRun {
 		sink = sync.DryRunSink{Sink: sink}
 	}
-	src := sync.WeComSource{Client: wc, Selection: wecom.Selection{
-		Departments: cfg.WeCom.Users.Departments,
-		UserIDs:     cfg.WeCom.Users.UserIDs,
-		Exclude:     cfg.WeCom.Users.Exclude,
-	}}
 	started := time.Now()
 	rep := newReporter(job, st, started)
 	defer rep.close()
@@ -192,5 +307,114 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	if sum.Err != nil {
 		log.Error().Err(sum.Err).Msg("sync stopped")
 	}
-	return code, nil
+	return code, runFailure(sum, code, cfg.Store)
+}
+
+// A long range is one of more than longRangeMonths months. Its estimated
+// duration is printed before anything is fetched; on a terminal, an
+// estimate of askAbove or more is confirmed first unless --yes is given.
+const (
+	longRangeMonths = 12
+	askAbove        = 10 * time.Minute
+	usersPerCall    = 100 // getcheckin_monthdata takes up to 100 userids a call
+)
+
+// listedOnce keeps the users listed for the estimate, so that the run lists
+// them once, as it always does, instead of a second time.
+type listedOnce struct {
+	sync.Source
+	users []string
+	done  bool
+}
+
+func (s *listedOnce) Users(ctx context.Context) ([]string, error) {
+	if s.done {
+		return s.users, nil
+	}
+	us, err := s.Source.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.users, s.done = us, true
+	return us, nil
+}
+
+// estimate is how long fetching users × months takes at the month-data
+// rate: one call per 100 users per month.
+func estimate(users, months int, perMinute float64) time.Duration {
+	if perMinute <= 0 {
+		return 0
+	}
+	calls := (users + usersPerCall - 1) / usersPerCall * months
+	return time.Duration(float64(calls) / perMinute * float64(time.Minute)).Round(time.Second)
+}
+
+// estimateRun lists the users, prints the estimated duration of the run and,
+// when job.confirm says so, asks whether to go on.
+func estimateRun(ctx context.Context, job syncJob, src *listedOnce) error {
+	users, err := src.Users(ctx)
+	if err != nil {
+		// The run lists them again, fails the same way, and records and
+		// reports the failure as every run does.
+		job.log.Debug().Err(err).Msg("could not list the users for the estimate")
+		return nil
+	}
+	n, rate := len(users), job.cfg.WeCom.RatePerMinute
+	d := estimate(n, len(job.months), rate)
+	line := fmt.Sprintf("%s to %s is %d months × %d users = %d user-months; at %s month-data calls a minute (%d users a call) fetching takes about %s",
+		job.months[0], job.months[len(job.months)-1], len(job.months), n, n*len(job.months),
+		strconvG(rate), usersPerCall, d)
+	job.log.Warn().Int("months", len(job.months)).Int("users", n).Str("estimate", d.String()).Msg(line)
+	if job.confirm == nil || d < askAbove {
+		return nil
+	}
+	ok, err := job.confirm(line)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return usageErr("pass --yes to run it without asking, or name a shorter range with --from/--to",
+			"not started: the %s run was not confirmed", d)
+	}
+	return nil
+}
+
+func strconvG(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// confirmer asks on the terminal whether to go on with a long run. Without
+// a terminal (cron, systemd, a pipe), or with --yes, it never asks.
+func confirmer(c *cli.Context, yes bool) func(string) (bool, error) {
+	if yes || !isTerminal(os.Stdin) || !isTerminal(os.Stderr) {
+		return nil
+	}
+	return func(line string) (bool, error) {
+		return askYes(os.Stdin, c.App.ErrWriter, line)
+	}
+}
+
+// askYes asks "Go on? [y/N]" and reads one answer: y or yes goes on.
+func askYes(in io.Reader, out io.Writer, line string) (bool, error) {
+	fmt.Fprintf(out, "%s.\nGo on? [y/N] ", line)
+	var b strings.Builder
+	buf := make([]byte, 1)
+	for {
+		n, err := in.Read(buf)
+		if n == 1 {
+			if buf[0] == '\n' {
+				break
+			}
+			b.WriteByte(buf[0])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return false, err
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(b.String())) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
 }

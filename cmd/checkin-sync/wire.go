@@ -13,6 +13,7 @@ import (
 	"checkin-sync/jiandaoyun"
 	"checkin-sync/mapping"
 	"checkin-sync/store"
+	"checkin-sync/sync"
 	"checkin-sync/wecom"
 )
 
@@ -24,6 +25,7 @@ func clients(cfg *config.Config, log zerolog.Logger) (*wecom.Client, *jiandaoyun
 		CorpID:        cfg.WeCom.CorpID,
 		Secret:        cfg.WeCom.Secret,
 		RatePerMinute: cfg.WeCom.RatePerMinute,
+		ListPerMinute: cfg.WeCom.ListPerMinute,
 		Retry:         policy,
 		Log:           log,
 	})
@@ -67,7 +69,8 @@ func bindMapping(ctx context.Context, cfg *config.Config, jc *jiandaoyun.Client)
 	}
 	ws, err := jc.Widgets(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the form's fields: %w", err)
+		err = fmt.Errorf("read the form's fields: %w", err)
+		return nil, &exitError{code: sync.ErrorExitCode(err), err: errors.New(stoppedLine(err, ""))}
 	}
 	mapper, err := compiled.Bind(formWidgets(ws))
 	if err != nil {
@@ -91,6 +94,27 @@ func identity(cfg *config.Config) store.Identity {
 // openStore opens the checkpoint store for writing and binds it to this
 // corp and form. A store of another corp or form is refused.
 func openStore(cfg *config.Config, command string, log zerolog.Logger) (*store.Store, error) {
+	s, err := openStoreUnbound(cfg, command, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := bindStore(s, cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// bindStore ties the store to this corp, app and form, or refuses a store of
+// another. sync calls it only after the form's widgets were read, so that a
+// configuration that cannot reach its form never binds a store.
+func bindStore(s *store.Store, cfg *config.Config) error {
+	return storeError(s.Bind(identity(cfg)))
+}
+
+// openStoreUnbound opens the checkpoint store for writing, without binding
+// it; the caller binds it with bindStore before any write.
+func openStoreUnbound(cfg *config.Config, command string, log zerolog.Logger) (*store.Store, error) {
 	s, err := store.Open(cfg.Store, store.Options{Timeout: time.Second, Command: command})
 	if err != nil {
 		return nil, storeError(err)
@@ -106,10 +130,6 @@ func openStore(cfg *config.Config, command string, log zerolog.Logger) (*store.S
 			log.Warn().Str("month", d.Month).Str("userid", d.UserID).Str("kept", d.Kept).Str("data_id", d.Record.DataID).
 				Msg("two spellings of one userid held records; one was kept, the other stays only in the backup")
 		}
-	}
-	if err := s.Bind(identity(cfg)); err != nil {
-		s.Close()
-		return nil, storeError(err)
 	}
 	return s, nil
 }

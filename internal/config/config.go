@@ -33,6 +33,23 @@ const (
 	// DefaultConsistencyDelay and MaxConsistencyDelay bound
 	// jiandaoyun.consistency_delay. The cap keeps a typo (10h for 10s)
 	// from stalling every run that has a pending batch.
+	// DefaultMonthPerMinute and DefaultListPerMinute pace WeCom's
+	// getcheckin_monthdata and the user listing. The listing default keeps
+	// headroom under WeCom's 10,000 a minute per corp, which the corp's
+	// other integrations share.
+	DefaultMonthPerMinute = 50
+	DefaultListPerMinute  = 6000
+
+	// Documented server limits. A configured rate above one is accepted
+	// with a warning naming the limit and the block that follows.
+	WeComMonthLimit     = 60    // getcheckin_monthdata calls a minute (45009 above)
+	WeComListLimit      = 10000 // listing calls a minute per corp (45009 above)
+	JDYCreateLimit      = 20    // data/create, data/delete a second (8304 above)
+	JDYBatchCreateLimit = 10    // data/batch_create, data/batch_delete a second
+	JDYUpdateLimit      = 20    // data/update a second
+	JDYListLimit        = 30    // data/list, data/get, widget/list a second
+	JDYGlobalLimit      = 50    // all calls of the enterprise a second (8303 above)
+
 	DefaultConsistencyDelay = 10 * time.Second
 	MaxConsistencyDelay     = 10 * time.Minute
 )
@@ -67,6 +84,7 @@ type WeCom struct {
 	Secret        string // from the environment; never log it
 	Users         Users
 	RatePerMinute float64 // getcheckin_monthdata calls per minute
+	ListPerMinute float64 // department/simplelist + user/simplelist calls per minute, together
 }
 
 // Users selects whom to sync. When UserIDs is set, Departments is nil.
@@ -138,10 +156,22 @@ func Locate(flag string, getenv func(string) string) string {
 	return DefaultFile
 }
 
+// Option changes how Load and Parse read a configuration.
+type Option func(*options)
+
+type options struct{ noSecrets bool }
+
+// WithoutSecrets is for the commands that only touch the store (status,
+// history, reset): the secret keys (wecom.secret, jiandaoyun.api_key,
+// alert.wecom_webhook) are still checked to be written as ${VAR}, but their
+// environment variables are never read, and an unset one is no error. The
+// returned Config holds empty secrets.
+func WithoutSecrets() Option { return func(o *options) { o.noSecrets = true } }
+
 // Load reads and validates the configuration at path. lookupEnv resolves
 // ${VAR} (nil means os.LookupEnv). Every problem found is returned in one
 // *Error.
-func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+func Load(path string, lookupEnv func(string) (string, bool), opts ...Option) (*Config, error) {
 	shown := filepath.Clean(path)
 	fail := func(msg, fix string, err error) error {
 		return &Error{File: shown, Problems: []Problem{{Msg: msg, Fix: fix}}, Err: err}
@@ -165,12 +195,16 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if len(data) > maxSize {
 		return nil, fail(fmt.Sprintf("is larger than %d bytes; that is not a configuration file", maxSize), "pass --config with the path of the YAML file", nil)
 	}
-	return Parse(data, path, lookupEnv)
+	return Parse(data, path, lookupEnv, opts...)
 }
 
 // Parse validates configuration text as if it had been read from path
 // (used for messages and to resolve relative paths).
-func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+func Parse(data []byte, path string, lookupEnv func(string) (string, bool), opts ...Option) (*Config, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if path == "" {
 		path = DefaultFile
 	}
@@ -192,6 +226,7 @@ func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Co
 			Fix: "run `checkin-sync init --force` to write the commented template"}}}
 	}
 	d := newDecoder(lookupEnv)
+	d.noSecrets = o.noSecrets
 	cfg := d.decode(doc)
 	if len(d.problems) > 0 {
 		sortProblems(d.problems)

@@ -264,8 +264,14 @@ func TestErrorFormat(t *testing.T) {
 	}
 }
 
+// edited is the template as a user leaves it: placeholders replaced.
+func edited() []byte {
+	s := strings.NewReplacer("EDIT_ME_APP_ID", "6399c24287cae90008d24e0b", "EDIT_ME_ENTRY_ID", "64093d8613931a00085bb2f4").Replace(string(Template()))
+	return []byte(s)
+}
+
 func TestTemplateParsesAndValidates(t *testing.T) {
-	cfg, err := Parse(Template(), "/srv/cs/checkin-sync.yaml", lookup)
+	cfg, err := Parse(edited(), "/srv/cs/checkin-sync.yaml", lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,8 +345,9 @@ func TestTemplateNeedsItsVariables(t *testing.T) {
 			t.Errorf("error does not name %s:\n%v", v, err)
 		}
 	}
-	if len(ce.Problems) != 3 {
-		t.Errorf("want 3 problems, got:\n%v", err)
+	// The three variables and the two placeholders.
+	if len(ce.Problems) != 5 {
+		t.Errorf("want 5 problems, got:\n%v", err)
 	}
 }
 
@@ -775,7 +782,7 @@ func TestUnknownKeySuggestion(t *testing.T) {
 		"jiandaoyun.rate_per_secnod":   "did you mean jiandaoyun.rate_per_second?",
 		"wecom.user":                   "did you mean wecom.users?",
 		"wecom.months":                 "did you mean sync.months? Move it there",
-		"wecom.completely_unknown_key": "known keys here: base_url, corp_id, secret, users, rate_per_minute",
+		"wecom.completely_unknown_key": "known keys here: base_url, corp_id, secret, users, rate_per_minute, list_per_minute",
 	} {
 		section, name, _ := strings.Cut(key, ".")
 		var doc string
@@ -824,4 +831,152 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("accepted an incomplete config: %+v", cfg)
 		}
 	})
+}
+
+func TestTemplatePlaceholdersAreRefused(t *testing.T) {
+	_, err := Parse(Template(), "/srv/cs/checkin-sync.yaml", lookup)
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 2 {
+		t.Fatalf("want the two placeholders refused, got %v", err)
+	}
+	for i, want := range []struct {
+		key, word string
+	}{{"jiandaoyun.app_id", "EDIT_ME_APP_ID"}, {"jiandaoyun.entry_id", "EDIT_ME_ENTRY_ID"}} {
+		p := ce.Problems[i]
+		if p.Key != want.key || p.Line == 0 || !strings.Contains(p.Msg, want.word) || p.Fix == "" {
+			t.Errorf("problem %d = %+v, want %s with its line, the placeholder and a fix", i, p, want.key)
+		}
+	}
+	// Anywhere in the file, not only in the two ids.
+	_, err = Parse([]byte(lines(`wecom: {corp_id: EDIT_ME_CORP, secret: "${S}"}`, J, M)), "c.yaml", lookup)
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:1: wecom.corp_id: still holds the template's placeholder \"EDIT_ME_CORP\"") {
+		t.Errorf("corp_id placeholder: %v", err)
+	}
+}
+
+func TestWithoutSecretsNeverReadsThem(t *testing.T) {
+	read := map[string]bool{}
+	env := func(name string) (string, bool) {
+		read[name] = true
+		switch name {
+		case "WECOM_CORP_ID":
+			return "ww1", true
+		}
+		return "", false
+	}
+	doc := []byte(lines(`wecom: {corp_id: "${WECOM_CORP_ID}", secret: "${WECOM_SECRET}"}`,
+		`jiandaoyun: {api_key: "${JDY_API_KEY}", app_id: a, entry_id: e}`,
+		`alert: {wecom_webhook: "${HOOK}"}`, M))
+	if _, err := Parse(doc, "c.yaml", env); err == nil {
+		t.Fatal("without the option, unset secrets must be errors")
+	}
+	clear(read)
+	cfg, err := Parse(doc, "c.yaml", env, WithoutSecrets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WeCom.Secret != "" || cfg.Jiandaoyun.APIKey != "" || cfg.WeCom.CorpID != "ww1" {
+		t.Errorf("got %+v %+v", cfg.WeCom, cfg.Jiandaoyun)
+	}
+	for _, v := range []string{"WECOM_SECRET", "JDY_API_KEY", "HOOK"} {
+		if read[v] {
+			t.Errorf("%s was read", v)
+		}
+	}
+	// Absent secret keys are no error either; a literal secret still is.
+	if _, err := Parse([]byte(lines(`wecom: {corp_id: ww1}`, `jiandaoyun: {app_id: a, entry_id: e}`, M)), "c.yaml", env, WithoutSecrets()); err != nil {
+		t.Errorf("absent secrets: %v", err)
+	}
+	_, err = Parse([]byte(lines(`wecom: {corp_id: ww1, secret: hunter2}`, J, M)), "c.yaml", env, WithoutSecrets())
+	if err == nil || !strings.Contains(err.Error(), "wecom.secret: is a secret and must not be written in the file") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("literal secret: %v", err)
+	}
+}
+
+func TestStoreTildeIsHome(t *testing.T) {
+	env := func(home string) func(string) (string, bool) {
+		return func(name string) (string, bool) {
+			if name == "HOME" {
+				return home, home != ""
+			}
+			return lookup(name)
+		}
+	}
+	cfg, err := Parse([]byte(lines("store: ~/cs/x.db", W, J, M)), "/etc/cs/c.yaml", env("/home/hr"))
+	if err != nil || cfg.Store != "/home/hr/cs/x.db" {
+		t.Fatalf("store = %v, %v; want /home/hr/cs/x.db", cfg, err)
+	}
+	// A bare ~ is YAML's null: the default store.
+	cfg, err = Parse([]byte(lines("store: ~", W, J, M)), "/etc/cs/c.yaml", env("/home/hr"))
+	if err != nil || cfg.Store != "/etc/cs/checkin-sync.db" {
+		t.Fatalf("store ~ = %v, %v", cfg, err)
+	}
+	for doc, want := range map[string]string{
+		"store: ~hr/x.db": "c.yaml:1: store: a path starting with ~user is not supported",
+		"store: ~/x.db":   "c.yaml:1: store: starts with ~ but HOME is not set",
+	} {
+		_, err := Parse([]byte(lines(doc, W, J, M)), "c.yaml", env(""))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Fix: ") {
+			t.Errorf("%s: got %v, want %q with a fix", doc, err, want)
+		}
+	}
+	// A ~ inside the path is an ordinary character.
+	cfg, err = Parse([]byte(lines("store: ./a~b.db", W, J, M)), "/etc/cs/c.yaml", env(""))
+	if err != nil || cfg.Store != "/etc/cs/a~b.db" {
+		t.Errorf("store ./a~b.db = %v, %v", cfg, err)
+	}
+}
+
+func TestRatesAboveDocumentedLimitsWarn(t *testing.T) {
+	doc := lines(`wecom: {corp_id: ww1, secret: "${S}", rate_per_minute: 100000, list_per_minute: 20000}`,
+		`jiandaoyun:`,
+		`  api_key: "${K}"`,
+		`  app_id: a`,
+		`  entry_id: e`,
+		`  rate_per_second: {create: 21, batch_create: 11, update: 25, list: 31, global: 51}`, M)
+	cfg, err := Parse([]byte(doc), "c.yaml", lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WeCom.RatePerMinute != 100000 || cfg.WeCom.ListPerMinute != 20000 || cfg.Jiandaoyun.Rates.Global != 51 {
+		t.Errorf("rates not kept as given: %+v %+v", cfg.WeCom, cfg.Jiandaoyun.Rates)
+	}
+	want := []string{
+		"wecom.rate_per_minute (line 1) is 100000, above the limit of 60 calls a minute that WeCom documents for getcheckin_monthdata; above it WeCom answers 45009 and blocks the app for a minute; lower it to 60 or less",
+		"wecom.list_per_minute (line 1) is 20000, above the limit of 10000 calls a minute",
+		"jiandaoyun.rate_per_second.create (line 6) is 21, above the limit of 20 requests a second that Jiandaoyun documents; above it Jiandaoyun refuses requests with 8303 or 8304",
+		"jiandaoyun.rate_per_second.batch_create (line 6) is 11, above the limit of 10",
+		"jiandaoyun.rate_per_second.update (line 6) is 25, above the limit of 20",
+		"jiandaoyun.rate_per_second.list (line 6) is 31, above the limit of 30",
+		"jiandaoyun.rate_per_second.global (line 6) is 51, above the limit of 50 requests a second that Jiandaoyun documents for the whole enterprise",
+	}
+	if len(cfg.Warnings) != len(want) {
+		t.Fatalf("warnings:\n%s", strings.Join(cfg.Warnings, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(cfg.Warnings[i], w) {
+			t.Errorf("warning %d:\n got %s\nwant %s…", i, cfg.Warnings[i], w)
+		}
+	}
+	// At the limits: no warning.
+	doc = lines(`wecom: {corp_id: ww1, secret: "${S}", rate_per_minute: 60, list_per_minute: 10000}`,
+		`jiandaoyun: {api_key: "${K}", app_id: a, entry_id: e, rate_per_second: {create: 20, batch_create: 10, update: 20, list: 30, global: 50}}`, M)
+	if cfg, err := Parse([]byte(doc), "c.yaml", lookup); err != nil || len(cfg.Warnings) != 0 {
+		t.Errorf("at the limits: %v %v", err, cfg.Warnings)
+	}
+}
+
+func TestListPerMinute(t *testing.T) {
+	cfg, err := Parse([]byte(lines(W, J, M)), "c.yaml", lookup)
+	if err != nil || cfg.WeCom.ListPerMinute != DefaultListPerMinute || DefaultListPerMinute != 6000 {
+		t.Fatalf("default list_per_minute = %v, %v", cfg, err)
+	}
+	cfg, err = Parse([]byte(lines(`wecom: {corp_id: ww1, secret: "${S}", list_per_minute: 1200}`, J, M)), "c.yaml", lookup)
+	if err != nil || cfg.WeCom.ListPerMinute != 1200 {
+		t.Fatalf("list_per_minute 1200 = %v, %v", cfg, err)
+	}
+	_, err = Parse([]byte(lines(`wecom: {corp_id: ww1, secret: "${S}", list_per_minute: 0}`, J, M)), "c.yaml", lookup)
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:1: wecom.list_per_minute: must be above 0 (got 0); Fix: use a positive number, or remove the key for the default 6000") {
+		t.Errorf("list_per_minute 0: %v", err)
+	}
 }

@@ -24,7 +24,7 @@ import (
 // reported instead of silently leaving a default in force.
 var (
 	rootKeys   = []string{"timezone", "store", "wecom", "jiandaoyun", "sync", "retry", "alert", "mapping"}
-	wecomKeys  = []string{"base_url", "corp_id", "secret", "users", "rate_per_minute"}
+	wecomKeys  = []string{"base_url", "corp_id", "secret", "users", "rate_per_minute", "list_per_minute"}
 	usersKeys  = []string{"departments", "userids", "exclude"}
 	jdyKeys    = []string{"base_url", "api_key", "app_id", "entry_id", "start_workflow", "start_trigger", "concurrency", "rate_per_second", "consistency_delay"}
 	ratesKeys  = []string{"create", "batch_create", "update", "list", "global"}
@@ -48,15 +48,20 @@ var sections = []struct {
 }
 
 type decoder struct {
-	lookup   func(string) (string, bool)
-	problems []Problem
-	failed   map[string]bool   // key paths that already have a problem: no follow-on complaints
-	env      map[string]string // key path -> the value as written, when it came from ${VAR}
-	warnings []string
+	lookup func(string) (string, bool)
+	// noSecrets leaves the secret keys unread (status, history, reset):
+	// their ${VAR} form is still checked, but the variables are never
+	// looked up and an absent secret is not an error.
+	noSecrets bool
+	skipped   map[string]bool // secret key paths left unread because of noSecrets
+	problems  []Problem
+	failed    map[string]bool   // key paths that already have a problem: no follow-on complaints
+	env       map[string]string // key path -> the value as written, when it came from ${VAR}
+	warnings  []string
 }
 
 func newDecoder(lookup func(string) (string, bool)) *decoder {
-	return &decoder{lookup: lookup, failed: map[string]bool{}, env: map[string]string{}}
+	return &decoder{lookup: lookup, failed: map[string]bool{}, env: map[string]string{}, skipped: map[string]bool{}}
 }
 
 func (d *decoder) problem(line int, key, msg, fix string) {
@@ -262,6 +267,10 @@ func (d *decoder) scalar(path string, line int, n *yaml.Node, want string) (scal
 		return scalarVal{}, false
 	}
 	v := scalarVal{text: n.Value, tag: tag, raw: n.Value}
+	if tag == "!!str" && strings.Contains(n.Value, placeholder) {
+		d.problem(line, path, "still holds the template's placeholder "+shown(placeholderIn(n.Value), false), placeholderFix(path))
+		return scalarVal{}, false
+	}
 	if tag == "!!str" && strings.Contains(n.Value, "$") {
 		out, used, err := expand(n.Value, d.lookup)
 		if err != nil {
@@ -318,7 +327,7 @@ func (s *section) str(key, def string) string {
 // reported for it yet.
 func (s *section) require(key, val, fix string) {
 	path := join(s.path, key)
-	if val != "" || s.d.failed[path] {
+	if val != "" || s.d.failed[path] || s.d.skipped[path] {
 		return
 	}
 	line := s.line
@@ -504,11 +513,14 @@ func (s *section) intList(key string, def []int) (vals, lines []int, given bool)
 // secret reads a key that must be written as exactly ${VAR}. Neither the
 // literal (if one was written) nor the variable's value is ever quoted.
 func (s *section) secret(key, envVar string) string {
+	path := join(s.path, key)
+	if s.d.noSecrets {
+		s.d.skipped[path] = true
+	}
 	n, line, ok := s.value(key)
 	if !ok {
 		return ""
 	}
-	path := join(s.path, key)
 	move := fmt.Sprintf("move the value to an environment variable and write `%s: ${%s}`", key, envVar)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
 		s.d.problem(line, path, "must be given as ${VAR}, naming an environment variable", move)
@@ -517,6 +529,9 @@ func (s *section) secret(key, envVar string) string {
 	name, ok := secretRef(n.Value)
 	if !ok {
 		s.d.problem(line, path, "is a secret and must not be written in the file; it must be exactly ${VAR}", move)
+		return ""
+	}
+	if s.d.noSecrets {
 		return ""
 	}
 	val, ok := s.d.lookup(name)
@@ -607,6 +622,7 @@ func (d *decoder) decode(doc *yaml.Node) *Config {
 	d.timezone(top, cfg)
 	cfg.Store = top.str("store", DefaultStore)
 	top.require("store", cfg.Store, "give a file path such as ./checkin-sync.db")
+	cfg.Store = d.storePath(top, cfg.Store)
 
 	d.wecom(top.sub("wecom", wecomKeys), cfg)
 	d.jiandaoyun(top.sub("jiandaoyun", jdyKeys), cfg)
@@ -630,6 +646,52 @@ func (d *decoder) decode(doc *yaml.Node) *Config {
 	cfg.Mapping = d.mapping(top.sub("mapping", mapKeys))
 	cfg.Warnings = d.warnings
 	return cfg
+}
+
+// placeholder marks the values `init` writes for the user to edit.
+const placeholder = "EDIT_ME"
+
+// placeholderIn returns the placeholder word inside s, e.g. EDIT_ME_APP_ID.
+func placeholderIn(s string) string {
+	i := strings.Index(s, placeholder)
+	j := i
+	for j < len(s) && (s[j] == '_' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= '0' && s[j] <= '9') {
+		j++
+	}
+	return s[i:j]
+}
+
+func placeholderFix(path string) string {
+	switch path {
+	case "jiandaoyun.app_id":
+		return "write the id of the Jiandaoyun app that holds the form: the part after /app/ in the form's address"
+	case "jiandaoyun.entry_id":
+		return "write the id of the form: the part after /entry/ (or /form/) in the form's address"
+	}
+	return "replace it with the real value"
+}
+
+// storePath expands a leading ~ or ~/ in store: to the home directory
+// ($HOME), so that `store: ~/x.db` never creates a directory named "~".
+// ~user is refused: its home cannot be found without a user database.
+func (d *decoder) storePath(top *section, p string) string {
+	if !strings.HasPrefix(p, "~") || d.failed["store"] {
+		return p
+	}
+	_, line, _ := top.value("store")
+	rest := p[1:]
+	if rest != "" && rest[0] != '/' {
+		d.problem(line, "store", "a path starting with ~user is not supported (got "+d.quote("store", p)+")",
+			"write the full path of the file, or ~/… for a file in your own home directory")
+		return p
+	}
+	home, ok := d.lookup("HOME")
+	if !ok || home == "" || !strings.HasPrefix(home, "/") {
+		d.problem(line, "store", "starts with ~ but HOME is not set to an absolute path, so it cannot be expanded",
+			"write an absolute path, or a path relative to the configuration file such as ./checkin-sync.db")
+		return p
+	}
+	return home + rest
 }
 
 func (d *decoder) timezone(top *section, cfg *Config) {
@@ -662,6 +724,20 @@ func (s *section) atLeast(key string, v, min, def int64) {
 		what = "must not be negative"
 	}
 	s.d.problem(line, path, fmt.Sprintf("%s (got %d)", what, v), fmt.Sprintf("use a number of %d or more, or remove the key for the default %d", min, def))
+}
+
+// above warns about a rate over a documented server limit. It is accepted
+// (the limit may be raised for a corp), but the warning names the limit and
+// the block that follows.
+func (s *section) above(key string, v, limit float64, unit, what string) {
+	path := join(s.path, key)
+	if v <= limit || s.d.failed[path] {
+		return
+	}
+	_, line, _ := s.value(key)
+	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+	s.d.warnings = append(s.d.warnings, fmt.Sprintf("%s (line %d) is %s, above the limit of %s %s that %s; lower it to %s or less",
+		path, line, f(v), f(limit), unit, what, f(limit)))
 }
 
 // positive reports a rate that is not above 0.
@@ -732,8 +808,14 @@ func (d *decoder) wecom(s *section, cfg *Config) {
 	s.require("corp_id", w.CorpID, "write `corp_id: ${WECOM_CORP_ID}` and export WECOM_CORP_ID (企业ID, under 我的企业 → 企业信息)")
 	w.Secret = s.secret("secret", "WECOM_SECRET")
 	s.require("secret", w.Secret, "write `secret: ${WECOM_SECRET}` and export WECOM_SECRET (the secret of the app allowed to call the checkin API)")
-	w.RatePerMinute = s.number("rate_per_minute", 50)
-	s.positive("rate_per_minute", w.RatePerMinute, 50)
+	w.RatePerMinute = s.number("rate_per_minute", DefaultMonthPerMinute)
+	s.positive("rate_per_minute", w.RatePerMinute, DefaultMonthPerMinute)
+	s.above("rate_per_minute", w.RatePerMinute, WeComMonthLimit, "calls a minute",
+		"WeCom documents for getcheckin_monthdata; above it WeCom answers 45009 and blocks the app for a minute")
+	w.ListPerMinute = s.number("list_per_minute", DefaultListPerMinute)
+	s.positive("list_per_minute", w.ListPerMinute, DefaultListPerMinute)
+	s.above("list_per_minute", w.ListPerMinute, WeComListLimit, "calls a minute",
+		"WeCom documents per corp for department/simplelist and user/simplelist, shared with the corp's other integrations; above it WeCom answers 45009 and blocks for a minute")
 
 	u := s.sub("users", usersKeys)
 	deps, depLines, depsGiven := u.intList("departments", []int{1})
@@ -787,6 +869,13 @@ func (d *decoder) jiandaoyun(s *section, cfg *Config) {
 	r.positive("update", j.Rates.Update, 20)
 	r.positive("list", j.Rates.List, 30)
 	r.positive("global", j.Rates.Global, 20)
+	const jdyBlock = "Jiandaoyun documents; above it Jiandaoyun refuses requests with 8303 or 8304 and every call waits and retries"
+	r.above("create", j.Rates.Create, JDYCreateLimit, "requests a second", jdyBlock)
+	r.above("batch_create", j.Rates.BatchCreate, JDYBatchCreateLimit, "requests a second", jdyBlock)
+	r.above("update", j.Rates.Update, JDYUpdateLimit, "requests a second", jdyBlock)
+	r.above("list", j.Rates.List, JDYListLimit, "requests a second", jdyBlock)
+	r.above("global", j.Rates.Global, JDYGlobalLimit, "requests a second",
+		"Jiandaoyun documents for the whole enterprise, shared with its other integrations; above it Jiandaoyun refuses requests with 8303 and every call waits and retries")
 
 	j.ConsistencyDelay = s.duration("consistency_delay", DefaultConsistencyDelay)
 	s.durationWithin("consistency_delay", j.ConsistencyDelay, MaxConsistencyDelay, DefaultConsistencyDelay)
