@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -27,7 +28,7 @@ func demoCommand() *cli.Command {
 }
 
 func runDemo(c *cli.Context) error {
-	log, err := newLogger(c)
+	log, err := peopleLogger(c)
 	if err != nil {
 		return err
 	}
@@ -44,10 +45,13 @@ func runDemo(c *cli.Context) error {
 	}
 	defer os.RemoveAll(dir)
 
-	// The demo runs on the same template `init` writes, pointed at the fakes.
+	// The demo runs on the same template `init` writes, pointed at the
+	// fakes: the values a user edits are filled in as a user would, and
+	// the secrets come from the variables the template names.
 	cr := srv.Credentials()
 	path := filepath.Join(dir, "checkin-sync.yaml")
-	if err := os.WriteFile(path, config.Template(), 0o600); err != nil {
+	filled := strings.NewReplacer("EDIT_ME_APP_ID", cr.AppID, "EDIT_ME_ENTRY_ID", cr.EntryID).Replace(string(config.Template()))
+	if err := os.WriteFile(path, []byte(filled), 0o600); err != nil {
 		return err
 	}
 	env := map[string]string{"WECOM_CORP_ID": cr.CorpID, "WECOM_SECRET": cr.Secret, "JDY_API_KEY": cr.APIKey}

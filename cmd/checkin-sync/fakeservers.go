@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/signal"
@@ -49,10 +50,7 @@ func runFakeServers(c *cli.Context) error {
 	cr := srv.Credentials()
 	w := c.App.Writer
 	fmt.Fprintf(w, "Fake WeCom and fake Jiandaoyun are serving %d employees on %s\n\n", c.Int("users"), base)
-	fmt.Fprintf(w, "Put this in checkin-sync.yaml:\n\n  wecom:\n    base_url: %s\n    corp_id: %s\n    secret: ${WECOM_SECRET}\n"+
-		"  jiandaoyun:\n    base_url: %s\n    api_key: ${JDY_API_KEY}\n    app_id: %s\n    entry_id: %s\n\n", base, cr.CorpID, base, cr.AppID, cr.EntryID)
-	fmt.Fprintf(w, "and set:\n\n  export WECOM_SECRET=%s\n  export JDY_API_KEY=%s\n  export WECOM_ROBOT_WEBHOOK='%s/cgi-bin/webhook/send?key=%s'\n\nCtrl-C stops.\n",
-		cr.Secret, cr.APIKey, base, cr.WebhookKey)
+	printFakeSetup(w, base, cr)
 
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -68,4 +66,18 @@ func runFakeServers(c *cli.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hs.Shutdown(sctx)
+}
+
+// printFakeSetup tells how to point the template `init` writes at the
+// fakes: the plain values to edit in the file, and the environment
+// variables its ${VAR} placeholders read.
+func printFakeSetup(w io.Writer, base string, cr fakeapi.Credentials) {
+	fmt.Fprintf(w, "In the checkin-sync.yaml that `checkin-sync init` writes, set:\n\n"+
+		"  wecom:\n    base_url: %s\n"+
+		"  jiandaoyun:\n    base_url: %s\n    app_id: %s\n    entry_id: %s\n\n", base, base, cr.AppID, cr.EntryID)
+	fmt.Fprintf(w, "and export the variables it reads:\n\n"+
+		"  export WECOM_CORP_ID=%s\n  export WECOM_SECRET=%s\n  export JDY_API_KEY=%s\n\n",
+		cr.CorpID, cr.Secret, cr.APIKey)
+	fmt.Fprintf(w, "For alerts, uncomment the alert section and:\n\n  export WECOM_ROBOT_WEBHOOK='%s/cgi-bin/webhook/send?key=%s'\n\nCtrl-C stops.\n",
+		base, cr.WebhookKey)
 }

@@ -15,6 +15,28 @@ func newLogger(c *cli.Context) (zerolog.Logger, error) {
 	return buildLogger(c.App.ErrWriter, global(c, flagLogLevel), global(c, flagLogFormat))
 }
 
+// peopleLogger is newLogger for commands whose output is read by a person
+// (demo): console lines even when stderr is not a terminal, unless
+// --log-format was given. JSON lines between the summary tables help nobody.
+func peopleLogger(c *cli.Context) (zerolog.Logger, error) {
+	format := "console"
+	if logFormatGiven(c) {
+		format = global(c, flagLogFormat)
+	}
+	return buildLogger(c.App.ErrWriter, global(c, flagLogLevel), format)
+}
+
+// logFormatGiven reports whether --log-format was given, before or after
+// the command name.
+func logFormatGiven(c *cli.Context) bool {
+	for _, cc := range c.Lineage() {
+		if cc.IsSet(flagLogFormat) {
+			return true
+		}
+	}
+	return false
+}
+
 // buildLogger writes human-readable lines on a terminal and JSON lines
 // elsewhere (cron, systemd, log shippers), unless format forces one.
 func buildLogger(w io.Writer, level, format string) (zerolog.Logger, error) {

@@ -35,14 +35,16 @@ type reporter struct {
 	started time.Time
 
 	mu       stdsync.Mutex
+	term     io.Writer // where the bar is drawn: stderr, a terminal
 	bar      *progressbar.ProgressBar
 	lastLog  time.Time
 	lastLive time.Time
 	closed   bool
+	outGone  bool // a write to out failed (a closed pipe): stop printing, keep syncing
 }
 
 func newReporter(job syncJob, st *store.Store, started time.Time) *reporter {
-	r := &reporter{job: job, st: st, started: started}
+	r := &reporter{job: job, st: st, started: started, term: os.Stderr}
 	if !job.dryRun && st != nil {
 		r.writeLive(0, 0)
 	}
@@ -59,7 +61,7 @@ func (r *reporter) progress(p sync.Progress) {
 	if r.job.progress {
 		if r.bar == nil {
 			r.bar = progressbar.NewOptions(p.Total,
-				progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionSetWriter(r.term),
 				progressbar.OptionSetDescription("syncing"),
 				progressbar.OptionShowCount(),
 				progressbar.OptionSetPredictTime(true),
@@ -91,12 +93,15 @@ func (r *reporter) writeLive(done, total int) {
 	}
 }
 
+// plan prints one record's plan line: every line under -v, in a real run
+// as in a dry run, and a dry run's pending lines always. On a terminal the
+// line goes above the progress bar: the bar is cleared, the line printed
+// and the bar drawn again below it. Once out is gone (`sync -v | head -1`),
+// lines are dropped and the run goes on.
 func (r *reporter) plan(l sync.PlanLine) {
 	if !r.job.verbose && !(r.job.dryRun && strings.HasPrefix(l.Action, "pending")) {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	line := fmt.Sprintf("%-22s %-8s %s", l.Action, l.Month, l.UserID)
 	if l.DataID != "" {
 		line += " data_id=" + l.DataID
@@ -104,7 +109,22 @@ func (r *reporter) plan(l sync.PlanLine) {
 	if l.Detail != "" {
 		line += " (" + l.Detail + ")"
 	}
-	fmt.Fprintln(r.job.out, line)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.outGone {
+		return
+	}
+	if r.bar != nil && !r.closed {
+		_ = r.bar.Clear()
+	}
+	_, err := fmt.Fprintln(r.job.out, line)
+	if r.bar != nil && !r.closed {
+		_ = r.bar.RenderBlank()
+	}
+	if err != nil {
+		r.outGone = true
+		r.job.log.Warn().Err(err).Msg("standard output is closed; the sync goes on without printing plan lines")
+	}
 }
 
 func (r *reporter) close() {
@@ -185,6 +205,16 @@ func printSummary(w io.Writer, s *sync.Summary) {
 			}
 			fmt.Fprintf(w, "  %s: deleted %s, kept %s\n", d.Key, d.DataID, d.Kept)
 		}
+	}
+	if t := s.Totals(); t.UnknownEnum > 0 {
+		var per []string
+		for _, m := range s.Months {
+			if m.UnknownEnum > 0 {
+				per = append(per, fmt.Sprintf("%s: %d", m.Month, m.UnknownEnum))
+			}
+		}
+		fmt.Fprintf(w, "\nRecords with an enum code not in the mapping's table, written as the code (%d; %s): add the codes to the enum table, see the warnings below.\n",
+			t.UnknownEnum, strings.Join(per, ", "))
 	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", warn)

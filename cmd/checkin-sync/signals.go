@@ -2,8 +2,19 @@ package main
 
 import (
 	"context"
+	"os/signal"
+	"syscall"
 	"time"
 )
+
+// A closed stdout or stderr (`checkin-sync sync -v | head -1`) must not
+// stop a sync half-way: by default Go dies of SIGPIPE at the first write to
+// a closed pipe on fd 1 or 2 (exit 141, no message, a run left `running`).
+// Ignored, such a write returns EPIPE instead: the printers drop their
+// output (see reporter.plan) and the run finishes with its own exit code.
+func init() {
+	signal.Ignore(syscall.SIGPIPE)
+}
 
 // drainTime is how long requests in flight may finish after a signal.
 const drainTime = 10 * time.Second
