@@ -83,9 +83,17 @@ func (r *reporter) writeLive(done, total int) {
 	if err != nil {
 		return
 	}
+	pendings, err := r.st.Pendings()
+	if err != nil {
+		return
+	}
+	cfg := r.job.cfg
 	live := liveStatus{
 		PID: os.Getpid(), Started: r.started, Command: "sync", Done: done, Total: total,
-		Status:  sync.BuildStatus(infos, sync.DefaultWindow(r.job.today, r.job.cfg.Sync.Months, r.job.cfg.Sync.SettleDays, infos), r.job.cfg.Location),
+		Status: sync.StatusOf(sync.StatusInput{
+			Infos: infos, Window: sync.DefaultWindow(r.job.today, cfg.Sync.Months, cfg.Sync.SettleDays, infos),
+			Pendings: pendings, ConsistencyDelay: cfg.Jiandaoyun.ConsistencyDelay, Now: time.Now(), Loc: cfg.Location,
+		}),
 		Updated: time.Now(),
 	}
 	if err := store.WriteLive(r.st.Path(), live); err != nil {

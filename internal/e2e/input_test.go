@@ -319,3 +319,30 @@ func TestLongRangePrintsItsEstimateWithoutAsking(t *testing.T) {
 		t.Errorf("user/simplelist: %d calls with the estimate, %d without", listed, once)
 	}
 }
+
+// An exclude list that removes every user is not an error, but the
+// operator is told: a warning names the cause, the run exits 0, and
+// nothing is written.
+func TestExcludingEveryUserWarns(t *testing.T) {
+	e := newEnv(t, envOptions{users: 3})
+	var ids []string
+	for _, u := range e.company.Users() {
+		ids = append(ids, u.UserID)
+	}
+	raw, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(raw), "  rate_per_minute:", "  users:\n    exclude: ["+strings.Join(ids, ", ")+"]\n  rate_per_minute:", 1)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.mustRun(0, "--today", "2026-03-15", "sync", "--month", "2026-02")
+	const want = "no user to sync: the departments hold none the app can see, or wecom.users.exclude removes every one"
+	if !strings.Contains(r.stdout, "Warning: "+want) || !strings.Contains(r.stderr, want) {
+		t.Fatalf("no warning that no user is left\n%s", r)
+	}
+	if n := e.srv.Calls("getcheckin_monthdata") + e.srv.Calls("data/batch_create"); n != 0 || len(e.srv.Records()) != 0 {
+		t.Fatalf("%d month-data or create calls and %d records, want none", n, len(e.srv.Records()))
+	}
+}
