@@ -185,23 +185,11 @@ func betterRecord(a Record, ak string, b Record, bk string, low string) bool {
 // lowerPending lower-cases the user_ids of every pending batch. Other
 // fields are kept as they are, whatever they hold.
 func lowerPending(tx *bbolt.Tx) error {
-	pb := tx.Bucket([]byte(bucketPending))
-	if pb == nil {
-		return nil
-	}
-	var out []kv
-	err := pb.ForEach(func(k, v []byte) error {
-		if v == nil {
-			return fmt.Errorf("%w: pending holds a nested bucket %q", ErrCorrupt, k)
-		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(v, &fields); err != nil {
-			return fmt.Errorf("%w: pending %s: %v", ErrCorrupt, k, err)
-		}
+	return rewriteEntries(tx, bucketPending, "pending", func(k []byte, fields map[string]json.RawMessage) (bool, error) {
 		var ids []string
 		if raw, ok := fields["user_ids"]; ok {
 			if err := json.Unmarshal(raw, &ids); err != nil {
-				return fmt.Errorf("%w: pending %s: user_ids: %v", ErrCorrupt, k, err)
+				return false, fmt.Errorf("%w: pending %s: user_ids: %v", ErrCorrupt, k, err)
 			}
 		}
 		changed := false
@@ -211,53 +199,54 @@ func lowerPending(tx *bbolt.Tx) error {
 			}
 		}
 		if !changed {
-			return nil
+			return false, nil
 		}
 		raw, err := json.Marshal(ids)
 		if err != nil {
-			return err
+			return false, err
 		}
 		fields["user_ids"] = raw
-		nv, err := json.Marshal(fields)
-		if err != nil {
-			return err
-		}
-		out = append(out, kv{bytes.Clone(k), nv})
-		return nil
+		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, e := range out {
-		if err := pb.Put(e.k, e.v); err != nil {
-			return fmt.Errorf("put pending %s: %w", e.k, err)
-		}
-	}
-	return nil
 }
 
 // recountMonths sets every months entry's counts from its rec/ bucket,
 // keeping the entry's other fields.
 func recountMonths(tx *bbolt.Tx) error {
-	mb := tx.Bucket([]byte(bucketMonths))
-	if mb == nil {
-		return nil
-	}
-	var out []kv
-	err := mb.ForEach(func(k, v []byte) error {
-		if v == nil {
-			return fmt.Errorf("%w: months holds a nested bucket %q", ErrCorrupt, k)
-		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(v, &fields); err != nil {
-			return fmt.Errorf("%w: month %s: %v", ErrCorrupt, k, err)
-		}
+	return rewriteEntries(tx, bucketMonths, "month", func(k []byte, fields map[string]json.RawMessage) (bool, error) {
 		c, err := countBucket(tx, string(k))
 		if err != nil {
-			return err
+			return false, err
 		}
 		for name, n := range map[string]int{"synced": c[StateSynced], "pending": c[StatePending], "failed": c[StateFailed]} {
 			fields[name] = json.RawMessage(fmt.Sprint(n))
+		}
+		return true, nil
+	})
+}
+
+// rewriteEntries rewrites the JSON objects stored in the bucket named
+// bucket, if it exists: edit changes the fields of the entry under k and
+// reports whether it changed any; the changed entries are put back once
+// the walk is over. Fields edit leaves alone are kept as they are. item
+// names one entry in errors ("month 2026-03").
+func rewriteEntries(tx *bbolt.Tx, bucket, item string, edit func(k []byte, fields map[string]json.RawMessage) (bool, error)) error {
+	b := tx.Bucket([]byte(bucket))
+	if b == nil {
+		return nil
+	}
+	var out []kv
+	err := b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			return fmt.Errorf("%w: %s holds a nested bucket %q", ErrCorrupt, bucket, k)
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(v, &fields); err != nil {
+			return fmt.Errorf("%w: %s %s: %v", ErrCorrupt, item, k, err)
+		}
+		changed, err := edit(k, fields)
+		if err != nil || !changed {
+			return err
 		}
 		nv, err := json.Marshal(fields)
 		if err != nil {
@@ -270,8 +259,8 @@ func recountMonths(tx *bbolt.Tx) error {
 		return err
 	}
 	for _, e := range out {
-		if err := mb.Put(e.k, e.v); err != nil {
-			return fmt.Errorf("put month %s: %w", e.k, err)
+		if err := b.Put(e.k, e.v); err != nil {
+			return fmt.Errorf("put %s %s: %w", item, e.k, err)
 		}
 	}
 	return nil

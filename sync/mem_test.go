@@ -479,12 +479,19 @@ var (
 
 func newMemRig(t *testing.T, users int) *memRig {
 	t.Helper()
+	return newRigWith(t, users, testMapper(t))
+}
+
+// newRigWith is a rig over a fake company of users users, mapping with
+// mapper.
+func newRigWith(t *testing.T, users int, mapper *mapping.Mapper) *memRig {
+	t.Helper()
 	company := fakeapi.NewCompany(3, users)
 	var ids []string
 	for _, u := range company.Users() {
 		ids = append(ids, u.UserID)
 	}
-	r := &memRig{t: t, company: company, cp: newMemCheckpoints(), mapper: testMapper(t),
+	r := &memRig{t: t, company: company, cp: newMemCheckpoints(), mapper: mapper,
 		now: time.Date(2026, 3, 15, 2, 0, 0, 0, time.UTC)}
 	r.src = &memSource{company: company, users: ids, rejects: map[string]map[string]bool{}}
 	r.sink = newMemSink(r.mapper.KeyField(), r.clock)
@@ -505,11 +512,18 @@ func (r *memRig) advance(d time.Duration) {
 
 func testMapper(t *testing.T) *mapping.Mapper {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "c.yaml")
 	// The template's placeholders are refused; a test form has real ids.
 	tmpl := strings.NewReplacer("EDIT_ME_APP_ID", "6399c24287cae90008d24e0b", "EDIT_ME_ENTRY_ID", "64093d8613931a00085bb2f4").
 		Replace(string(config.Template()))
-	if err := os.WriteFile(path, []byte(tmpl), 0o600); err != nil {
+	return configMapper(t, []byte(tmpl))
+}
+
+// configMapper loads the config doc (secrets all "x") and binds its
+// mapping to the fake's default form.
+func configMapper(t *testing.T, doc []byte) *mapping.Mapper {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(path, func(string) (string, bool) { return "x", true })

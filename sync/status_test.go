@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"testing"
@@ -15,7 +13,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"checkin-sync/internal/config"
-	"checkin-sync/internal/fakeapi"
 	"checkin-sync/internal/month"
 	"checkin-sync/mapping"
 	"checkin-sync/store"
@@ -145,42 +142,12 @@ func TestShownOutcome(t *testing.T) {
 // its placeholders filled in.
 func newStatusRig(t *testing.T, users int) *memRig {
 	t.Helper()
-	company := fakeapi.NewCompany(3, users)
-	var ids []string
-	for _, u := range company.Users() {
-		ids = append(ids, u.UserID)
-	}
-	r := &memRig{t: t, company: company, cp: newMemCheckpoints(), mapper: templateMapper(t),
-		now: time.Date(2026, 3, 15, 2, 0, 0, 0, time.UTC)}
-	r.src = &memSource{company: company, users: ids, rejects: map[string]map[string]bool{}}
-	r.sink = newMemSink(r.mapper.KeyField(), r.clock)
-	return r
+	return newRigWith(t, users, templateMapper(t))
 }
 
 func templateMapper(t *testing.T) *mapping.Mapper {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	doc := regexp.MustCompile(`EDIT_ME_[A-Z_]+`).ReplaceAll(config.Template(), []byte("x1"))
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path, func(string) (string, bool) { return "x", true })
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, err := mapping.Compile(cfg.Mapping)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ws []mapping.Widget
-	for _, w := range fakeapi.DefaultWidgets() {
-		ws = append(ws, mapping.Widget{Name: w.Name, WidgetName: w.WidgetName, Label: w.Label, Type: w.Type})
-	}
-	m, err := compiled.Bind(ws)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return configMapper(t, regexp.MustCompile(`EDIT_ME_[A-Z_]+`).ReplaceAll(config.Template(), []byte("x1")))
 }
 
 // runStop runs months with its own stop signal.

@@ -182,38 +182,15 @@ func printSummary(w io.Writer, s *sync.Summary) {
 	}
 	tw.Flush()
 
-	if len(s.Skipped) > 0 {
-		fmt.Fprintf(w, "\nSkipped users (%d):\n", len(s.Skipped))
-		shown := 0
-		for _, u := range s.Skipped {
-			if shown == 20 {
-				fmt.Fprintf(w, "  … and %d more\n", len(s.Skipped)-shown)
-				break
-			}
-			fmt.Fprintf(w, "  %s  %-24s %s\n", u.Month, u.UserID, u.Reason)
-			shown++
-		}
-	}
-	if len(s.Failures) > 0 {
-		fmt.Fprintf(w, "\nFailed records (%d):\n", len(s.Failures))
-		for i, f := range s.Failures {
-			if i == 20 {
-				fmt.Fprintf(w, "  … and %d more\n", len(s.Failures)-i)
-				break
-			}
-			fmt.Fprintf(w, "  %s: %s\n", f.Key, f.Error)
-		}
-	}
-	if len(s.Deleted) > 0 {
-		fmt.Fprintf(w, "\nDeleted newer copies made by a second writer (%d; full content in `history --json`):\n", len(s.Deleted))
-		for i, d := range s.Deleted {
-			if i == 20 {
-				fmt.Fprintf(w, "  … and %d more\n", len(s.Deleted)-i)
-				break
-			}
-			fmt.Fprintf(w, "  %s: deleted %s, kept %s\n", d.Key, d.DataID, d.Kept)
-		}
-	}
+	printList(w, "\nSkipped users (%d):\n", s.Skipped, func(u sync.SkippedUser) string {
+		return fmt.Sprintf("%s  %-24s %s", u.Month, u.UserID, u.Reason)
+	})
+	printList(w, "\nFailed records (%d):\n", s.Failures, func(f sync.Failure) string {
+		return fmt.Sprintf("%s: %s", f.Key, f.Error)
+	})
+	printList(w, "\nDeleted newer copies made by a second writer (%d; full content in `history --json`):\n", s.Deleted, func(d store.DeletedRecord) string {
+		return fmt.Sprintf("%s: deleted %s, kept %s", d.Key, d.DataID, d.Kept)
+	})
 	if t := s.Totals(); t.UnknownEnum > 0 {
 		var per []string
 		for _, m := range s.Months {
@@ -241,6 +218,23 @@ func printSummary(w io.Writer, s *sync.Summary) {
 	}
 	if s.Err != nil {
 		fmt.Fprintf(w, "\nStopped by: %v\n", s.Err)
+	}
+}
+
+// printList prints heading (a format taking the number of items) and the
+// first 20 items, one line each, then how many more there are; nothing
+// when items is empty.
+func printList[T any](w io.Writer, heading string, items []T, line func(T) string) {
+	if len(items) == 0 {
+		return
+	}
+	fmt.Fprintf(w, heading, len(items))
+	for i, it := range items {
+		if i == 20 {
+			fmt.Fprintf(w, "  … and %d more\n", len(items)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %s\n", line(it))
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"checkin-sync/internal/config"
 	"checkin-sync/internal/fakeapi"
 	"checkin-sync/internal/month"
 	"checkin-sync/mapping"
@@ -105,30 +104,7 @@ func newCaseEnv(t *testing.T, o caseOptions) *caseEnv {
 // caseMapper compiles the env's mapping against its form.
 func (e *caseEnv) caseMapper() *mapping.Mapper {
 	e.t.Helper()
-	cfg, err := config.Load(e.config, func(k string) (string, bool) {
-		for _, kv := range e.vars {
-			if name, v, _ := strings.Cut(kv, "="); name == k {
-				return v, true
-			}
-		}
-		return "", false
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	compiled, err := mapping.Compile(cfg.Mapping)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	mws := make([]mapping.Widget, len(e.widgets))
-	for i, w := range e.widgets {
-		mws[i] = mapping.Widget{Name: w.Name, WidgetName: w.WidgetName, Label: w.Label, Type: w.Type}
-	}
-	m, err := compiled.Bind(mws)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return m
+	return e.mapperFor(e.widgets)
 }
 
 // caseRecord is one expected record.
@@ -166,20 +142,7 @@ func (e *caseEnv) caseCheckRecords(want []caseRecord, report func(string, month.
 			e.t.Errorf("%s: %d records, want exactly 1", key, len(got))
 			continue
 		}
-		res, err := mp.Map(mapping.Input{UserID: w.userID, Month: w.m, Report: report(w.userID, w.m)})
-		if err != nil {
-			e.t.Fatalf("%s: map: %v", key, err)
-		}
-		var fields map[string]struct{ Value json.RawMessage }
-		if err := json.Unmarshal(res.Data, &fields); err != nil {
-			e.t.Fatal(err)
-		}
-		for name, f := range fields {
-			v, _ := json.Marshal(got[0].Data[name])
-			if !jsonEqual(v, f.Value) {
-				e.t.Errorf("%s.%s = %s, want %s", key, name, v, f.Value)
-			}
-		}
+		e.checkRecord(mp, key, got[0], mapping.Input{UserID: w.userID, Month: w.m, Report: report(w.userID, w.m)})
 	}
 	if len(recs) != len(want) {
 		e.t.Errorf("form holds %d records of the months checked, want %d", len(recs), len(want))

@@ -7,21 +7,18 @@ package e2e
 // front of the fake, and with the fake's clock, never with sleeps.
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"checkin-sync/internal/fakeapi"
+	"checkin-sync/internal/month"
 	"checkin-sync/store"
 )
 
@@ -130,73 +127,6 @@ func baseOf(t *testing.T, cfg string) string {
 	return url
 }
 
-// fdProc is a sync started in the background (named apart from any
-// harness helper other engineers may add).
-type fdProc struct {
-	cmd    *exec.Cmd
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the process has ended
-	res    result
-}
-
-// fdStart starts the binary without waiting; the two-minute hang guard
-// of run applies.
-func (e *env) fdStart(args ...string) *fdProc {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	p := &fdProc{cmd: e.command(ctx, nil, args...), cancel: cancel, done: make(chan struct{})}
-	var out, errb bytes.Buffer
-	p.cmd.Stdout, p.cmd.Stderr = &out, &errb
-	if err := p.cmd.Start(); err != nil {
-		cancel()
-		e.t.Fatalf("start %v: %v", args, err)
-	}
-	go func() {
-		defer close(p.done)
-		err := p.cmd.Wait()
-		p.res = result{stdout: out.String(), stderr: errb.String(), code: -1}
-		if p.cmd.ProcessState != nil {
-			p.res.code = p.cmd.ProcessState.ExitCode()
-		}
-		if err != nil && p.cmd.ProcessState == nil {
-			p.res.stderr += "\n" + err.Error()
-		}
-		if ctx.Err() == context.DeadlineExceeded {
-			p.res.stderr += "\nhang guard hit"
-		}
-	}()
-	e.t.Cleanup(func() {
-		p.cancel()
-		<-p.done
-	})
-	return p
-}
-
-// wait waits for the process to end and returns its result.
-func (p *fdProc) wait() result {
-	<-p.done
-	p.cancel()
-	return p.res
-}
-
-// kill ends the process with SIGKILL and waits for it.
-func (p *fdProc) kill() result {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	return p.wait()
-}
-
-// awaitGate waits for a gate, failing if the run ends first.
-func awaitGate(t *testing.T, p *fdProc, what string, ch <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-p.done:
-		t.Fatalf("the run ended before %s\n%s", what, p.wait())
-	case <-time.After(time.Minute): // hang guard, not an ordering device
-		t.Fatalf("hang guard: %s never happened", what)
-	}
-}
-
 // historyRuns runs `history --json`, newest first.
 func (e *env) historyRuns() []store.Run {
 	e.t.Helper()
@@ -284,8 +214,8 @@ func TestFormDecidesResendAfterLostAnswer(t *testing.T) {
 			d.srv.SetJDYBehaviour(b)
 			resend := fakeapi.NewGate()
 			d.proxy.Next("data/batch_create", fakeapi.Step{Lose: true}, fakeapi.Step{After: resend})
-			p := d.fdStart(febArgs...)
-			awaitGate(t, p, "the resend", resend.Arrived())
+			p := d.start(febArgs...)
+			p.inside("the resend", resend.Arrived())
 			// The fake has answered the resend (held here): the first
 			// send's 8 records exist (or the overwrite's 8), hidden.
 			if n := len(d.srv.Records()); n != 8 {
@@ -293,10 +223,7 @@ func TestFormDecidesResendAfterLostAnswer(t *testing.T) {
 			}
 			d.srv.AdvanceClock(hiddenLag + time.Second)
 			resend.Release()
-			r := p.wait()
-			if r.code != 0 {
-				t.Fatalf("want exit 0\n%s", r)
-			}
+			r := waitOK(t, p, "the sync")
 			d.checkForm(feb)
 			d.wantCalls("data/batch_create", 2)
 			// Lookups: before the create, after the lost answer, after the
@@ -323,8 +250,8 @@ func TestFormDecidesKilledThenResendRejected(t *testing.T) {
 			d.srv.SetJDYBehaviour(fakeapi.JDYBehaviour{TxMode: fakeapi.TxReject, ResendCode: code, ListLag: hiddenLag})
 			sent := fakeapi.NewGate()
 			d.proxy.Next("data/batch_create", fakeapi.Step{After: sent})
-			p := d.fdStart(febArgs...)
-			awaitGate(t, p, "the first send", sent.Arrived())
+			p := d.start(febArgs...)
+			p.inside("the first send", sent.Arrived())
 			if r := p.kill(); r.code == 0 {
 				t.Fatalf("the killed run exited 0\n%s", r)
 			}
@@ -335,14 +262,11 @@ func TestFormDecidesKilledThenResendRejected(t *testing.T) {
 
 			resend := fakeapi.NewGate()
 			d.proxy.Next("data/batch_create", fakeapi.Step{After: resend})
-			p = d.fdStart(febArgs...)
-			awaitGate(t, p, "the resend of the pending batch", resend.Arrived())
+			p = d.start(febArgs...)
+			p.inside("the resend of the pending batch", resend.Arrived())
 			d.srv.AdvanceClock(hiddenLag + time.Second)
 			resend.Release()
-			r := p.wait()
-			if r.code != 0 {
-				t.Fatalf("rerun: want exit 0\n%s", r)
-			}
+			waitOK(t, p, "rerun")
 			d.checkForm(feb)
 			d.wantCalls("data/batch_create", 2)
 			row := monthRows(t, d.statusJSON("2026-03-15"))["2026-02"]
@@ -500,7 +424,7 @@ func TestFormDecidesKillAtRandom(t *testing.T) {
 				}
 				for i := 0; i < 4; i++ {
 					start, after := work(), 1+rng.IntN(10)
-					p := d.fdStart(args...)
+					p := d.start(args...)
 					killed := false
 				poll:
 					for {
@@ -642,38 +566,24 @@ func TestFormDecidesTwoWriters(t *testing.T) {
 	aSend, bSend, bAnswer := fakeapi.NewGate(), fakeapi.NewGate(), fakeapi.NewGate()
 	a.proxy.Next("data/batch_create", fakeapi.Step{Before: aSend})
 	b.proxy.Next("data/batch_create", fakeapi.Step{Before: bSend, After: bAnswer})
-	pa := a.fdStart(febArgs...)
-	pb := b.fdStart(febArgs...)
-	awaitGate(t, pa, "A's batch_create", aSend.Arrived())
-	awaitGate(t, pb, "B's batch_create", bSend.Arrived())
+	pa := a.start(febArgs...)
+	pb := b.start(febArgs...)
+	pa.inside("A's batch_create", aSend.Arrived())
+	pb.inside("B's batch_create", bSend.Arrived())
 	if n := len(a.srv.Records()); n != 0 {
 		t.Fatalf("%d records before either batch was let through", n)
 	}
 	bSend.Release()
-	awaitGate(t, pb, "B's batch written", bAnswer.Arrived())
-	bIDs := map[string]string{} // key -> B's _id
-	for _, r := range a.srv.Records() {
-		bIDs[r.Data["sync_key"].(string)] = r.ID
-	}
+	pb.inside("B's batch written", bAnswer.Arrived())
+	bIDs := a.keyIDs() // key -> B's _id
 	if len(bIDs) != users {
 		t.Fatalf("B's batch wrote %d keys, want %d", len(bIDs), users)
 	}
 	aSend.Release()
-	ra := pa.wait()
-	if ra.code != 0 {
-		t.Fatalf("writer A: want exit 0\n%s", ra)
-	}
+	waitOK(t, pa, "writer A")
 	bAnswer.Release()
-	rb := pb.wait()
-	if rb.code != 0 {
-		t.Fatalf("writer B: want exit 0\n%s", rb)
-	}
-	a.checkForm(feb)
-	for _, r := range a.srv.Records() {
-		if k := r.Data["sync_key"].(string); r.ID != bIDs[k] {
-			t.Errorf("%s: kept %s, want B's older copy %s", k, r.ID, bIDs[k])
-		}
-	}
+	waitOK(t, pb, "writer B")
+	a.checkKept(feb, bIDs)
 	a.wantCalls("data/batch_create", 2)
 	a.wantCalls("data/delete", users)
 
@@ -691,7 +601,7 @@ func TestFormDecidesTwoWriters(t *testing.T) {
 
 	// Second round, both at once: nothing to write.
 	c0, u0 := a.writes()
-	pa, pb = a.fdStart(febArgs...), b.fdStart(febArgs...)
+	pa, pb = a.start(febArgs...), b.start(febArgs...)
 	if r := pa.wait(); r.code != 0 {
 		t.Fatalf("writer A, second run\n%s", r)
 	}
@@ -705,6 +615,38 @@ func TestFormDecidesTwoWriters(t *testing.T) {
 	a.checkForm(feb)
 	if ha = a.historyRuns(); len(ha) != 2 || len(ha[0].Deleted) != 0 {
 		t.Errorf("A's second run: %d runs, newest deleted %d", len(ha), len(ha[0].Deleted))
+	}
+}
+
+// keyIDs maps the sync_key of each record in the form to its _id.
+func (e *env) keyIDs() map[string]string {
+	ids := map[string]string{}
+	for _, r := range e.srv.Records() {
+		ids[r.Data["sync_key"].(string)] = r.ID
+	}
+	return ids
+}
+
+// waitOK waits for the run of who, requires exit 0 and returns its
+// result.
+func waitOK(t *testing.T, p *proc, who string) result {
+	t.Helper()
+	r := p.wait()
+	if r.code != 0 {
+		t.Fatalf("%s: want exit 0\n%s", who, r)
+	}
+	return r
+}
+
+// checkKept runs checkForm(m) and asserts that each key kept the copy B
+// wrote, kept[key].
+func (d *decidesEnv) checkKept(m month.Month, kept map[string]string) {
+	d.t.Helper()
+	d.checkForm(m)
+	for _, r := range d.srv.Records() {
+		if k := r.Data["sync_key"].(string); r.ID != kept[k] {
+			d.t.Errorf("%s: kept %s, want B's older copy %s", k, r.ID, kept[k])
+		}
 	}
 }
 
@@ -758,18 +700,15 @@ func TestFormDecidesTwoWritersBothSeeBoth(t *testing.T) {
 	a.proxy.Next("data/batch_create", fakeapi.Step{Before: aSend})
 	a.proxy.Next("data/delete", fakeapi.Step{Before: aDelete})
 	b.proxy.Next("data/batch_create", fakeapi.Step{Before: bSend, After: bAnswer})
-	pa := a.fdStart(febArgs...)
-	pb := b.fdStart(febArgs...)
-	awaitGate(t, pa, "A's batch_create", aSend.Arrived())
-	awaitGate(t, pb, "B's batch_create", bSend.Arrived())
+	pa := a.start(febArgs...)
+	pb := b.start(febArgs...)
+	pa.inside("A's batch_create", aSend.Arrived())
+	pb.inside("B's batch_create", bSend.Arrived())
 	bSend.Release()
-	awaitGate(t, pb, "B's batch written", bAnswer.Arrived())
-	bIDs := map[string]string{}
-	for _, r := range a.srv.Records() {
-		bIDs[r.Data["sync_key"].(string)] = r.ID
-	}
+	pb.inside("B's batch written", bAnswer.Arrived())
+	bIDs := a.keyIDs()
 	aSend.Release()
-	awaitGate(t, pa, "A's first delete", aDelete.Arrived())
+	pa.inside("A's first delete", aDelete.Arrived())
 	aIDs := map[string]bool{}
 	for _, r := range a.srv.Records() {
 		if k := r.Data["sync_key"].(string); r.ID != bIDs[k] {
@@ -780,21 +719,10 @@ func TestFormDecidesTwoWritersBothSeeBoth(t *testing.T) {
 		t.Fatalf("A wrote %d copies, want %d", len(aIDs), users)
 	}
 	bAnswer.Release()
-	rb := pb.wait()
-	if rb.code != 0 {
-		t.Fatalf("writer B: want exit 0\n%s", rb)
-	}
+	waitOK(t, pb, "writer B")
 	aDelete.Release()
-	ra := pa.wait()
-	if ra.code != 0 {
-		t.Fatalf("writer A: want exit 0\n%s", ra)
-	}
-	a.checkForm(feb)
-	for _, r := range a.srv.Records() {
-		if k := r.Data["sync_key"].(string); r.ID != bIDs[k] {
-			t.Errorf("%s: kept %s, want B's older copy %s", k, r.ID, bIDs[k])
-		}
-	}
+	waitOK(t, pa, "writer A")
+	a.checkKept(feb, bIDs)
 	ha, hb := a.historyRuns(), b.historyRuns()
 	deleted := map[string]bool{}
 	for _, runs := range [][]store.Run{ha, hb} {

@@ -278,6 +278,12 @@ func (e *env) mustRun(code int, args ...string) result {
 // every record should hold.
 func (e *env) mapper() *mapping.Mapper {
 	e.t.Helper()
+	return e.mapperFor(fakeapi.DefaultWidgets())
+}
+
+// mapperFor compiles the env's mapping against a form of the widgets ws.
+func (e *env) mapperFor(ws []fakeapi.Widget) *mapping.Mapper {
+	e.t.Helper()
 	cfg, err := config.Load(e.config, func(k string) (string, bool) {
 		for _, kv := range e.vars {
 			if name, v, _ := strings.Cut(kv, "="); name == k {
@@ -293,7 +299,6 @@ func (e *env) mapper() *mapping.Mapper {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ws := fakeapi.DefaultWidgets()
 	mws := make([]mapping.Widget, len(ws))
 	for i, w := range ws {
 		mws[i] = mapping.Widget{Name: w.Name, WidgetName: w.WidgetName, Label: w.Label, Type: w.Type}
@@ -325,24 +330,31 @@ func (e *env) checkForm(months ...month.Month) {
 				e.t.Errorf("%s: %d records, want exactly 1", key, len(recs))
 				continue
 			}
-			res, err := mp.Map(mapping.Input{UserID: u.UserID, Month: m, Report: e.company.Report(u.UserID, m)})
-			if err != nil {
-				e.t.Fatalf("%s: map: %v", key, err)
-			}
-			var fields map[string]struct{ Value json.RawMessage }
-			if err := json.Unmarshal(res.Data, &fields); err != nil {
-				e.t.Fatal(err)
-			}
-			for name, f := range fields {
-				got, _ := json.Marshal(recs[0].Data[name])
-				if !jsonEqual(got, f.Value) {
-					e.t.Errorf("%s.%s = %s, want %s", key, name, got, f.Value)
-				}
-			}
+			e.checkRecord(mp, key, recs[0], mapping.Input{UserID: u.UserID, Month: m, Report: e.company.Report(u.UserID, m)})
 		}
 	}
 	if n := len(e.srv.Records()); n != want {
 		e.t.Errorf("form holds %d records, want %d", n, want)
+	}
+}
+
+// checkRecord asserts that rec, the record of key, holds every field the
+// mapping makes of in.
+func (e *env) checkRecord(mp *mapping.Mapper, key string, rec fakeapi.Record, in mapping.Input) {
+	e.t.Helper()
+	res, err := mp.Map(in)
+	if err != nil {
+		e.t.Fatalf("%s: map: %v", key, err)
+	}
+	var fields map[string]struct{ Value json.RawMessage }
+	if err := json.Unmarshal(res.Data, &fields); err != nil {
+		e.t.Fatal(err)
+	}
+	for name, f := range fields {
+		got, _ := json.Marshal(rec.Data[name])
+		if !jsonEqual(got, f.Value) {
+			e.t.Errorf("%s.%s = %s, want %s", key, name, got, f.Value)
+		}
 	}
 }
 
@@ -370,4 +382,29 @@ func (e *env) statusJSON(today string) map[string]any {
 		e.t.Fatalf("status --json: %v\n%s", err, r)
 	}
 	return st
+}
+
+// leavePending runs `sync --month m` and kills it with SIGKILL while its
+// first batch is open: held at the fake before it commits, or (lost)
+// committed by the fake, its answer lost, and the deferred lookup held.
+// The holds are released only when the test ends: a held batch_create
+// released at once could still commit, racing the fake's notice that the
+// client is gone, and the batch must stay uncommitted.
+func leavePending(t *testing.T, e *env, lost bool, m string) {
+	t.Helper()
+	sent, releaseSend := e.srv.HoldNext("data/batch_create")
+	t.Cleanup(releaseSend)
+	p := e.start("--today", "2026-03-15", "sync", "--month", m)
+	p.inside("its batch_create", sent)
+	if lost {
+		lookup, releaseLookup := e.srv.HoldNext("data/list")
+		t.Cleanup(releaseLookup)
+		e.srv.SetFaults(fakeapi.Faults{LostAck: 1, Endpoints: []string{"data/batch_create"}})
+		releaseSend()
+		p.inside("the deferred lookup", lookup)
+	}
+	if r := p.kill(); r.code != -1 {
+		t.Fatalf("killed sync: %s", r)
+	}
+	e.srv.SetFaults(fakeapi.Faults{})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"checkin-sync/internal/month"
 	"checkin-sync/store"
 )
 
@@ -344,5 +345,63 @@ func TestExcludingEveryUserWarns(t *testing.T) {
 	}
 	if n := e.srv.Calls("getcheckin_monthdata") + e.srv.Calls("data/batch_create"); n != 0 || len(e.srv.Records()) != 0 {
 		t.Fatalf("%d month-data or create calls and %d records, want none", n, len(e.srv.Records()))
+	}
+}
+
+// A full disk while writing the store: exit 1 with the cause and the
+// store's path on the last line, the month partial, and nothing lost or
+// duplicated once there is room again. It mounts a small tmpfs, which
+// needs root (CI runs as root); without it the test is skipped.
+func TestFullDiskIsExit1WithTheCause(t *testing.T) {
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "disk")
+	if err := os.Mkdir(disk, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", disk).Run() })
+	// Leave too little room for the store of 1,500 records.
+	filler := filepath.Join(disk, "filler")
+	if err := os.WriteFile(filler, make([]byte, 1024*1024-96*1024), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	e := newEnv(t, envOptions{users: 1500, consistencyDelay: 200 * time.Millisecond})
+	storePath := filepath.Join(disk, "state.db")
+	raw, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(raw), "store: ./state.db", "store: "+storePath, 1)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A backfill of January, outside the settle window on 2026-03-01.
+	r := e.run("--today", "2026-03-01", "sync", "--month", "2026-01")
+	if r.code != 1 {
+		t.Fatalf("a full disk: want exit 1\n%s", r)
+	}
+	last := lastLine(r.stderr)
+	if !strings.Contains(last, "no space left on device") || !strings.Contains(last, storePath) {
+		t.Fatalf("the last line does not name the cause and the store's path: %q\n%s", last, r)
+	}
+	if n := len(e.srv.Duplicates("sync_key")); n != 0 {
+		t.Fatalf("%d duplicate keys after the full disk", n)
+	}
+
+	// Room again: a plain sync finishes January, left partial, besides
+	// February, which is still settling; no record is made twice.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if rows := monthRows(t, e.statusJSON("2026-03-01")); rows["2026-01"]["state"] != "partial" {
+		t.Fatalf("after the full disk 2026-01 is %v, want partial", rows["2026-01"])
+	}
+	e.mustRun(0, "--today", "2026-03-01", "sync")
+	e.checkForm(month.MustParse("2026-01"), month.MustParse("2026-02"))
+	if rows := monthRows(t, e.statusJSON("2026-03-01")); rows["2026-01"]["watermark"] != "2026-01-31" || rows["2026-01"]["state"] != "settled" {
+		t.Fatalf("after the rerun 2026-01 is %v", rows["2026-01"])
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"checkin-sync/internal/fakeapi"
 	"checkin-sync/internal/month"
 	"checkin-sync/store"
 	"checkin-sync/sync"
@@ -284,28 +283,6 @@ func TestOutputCountsAfterReplay(t *testing.T) {
 			}
 		})
 	}
-}
-
-// leavePending runs `sync --month m` and kills it with SIGKILL while its
-// first batch is open: held at the fake before it commits, or (lost)
-// committed by the fake, its answer lost, and the deferred lookup held.
-func leavePending(t *testing.T, e *env, lost bool, m string) {
-	t.Helper()
-	sent, releaseSend := e.srv.HoldNext("data/batch_create")
-	defer releaseSend()
-	p := e.start("--today", "2026-03-15", "sync", "--month", m)
-	p.inside("its batch_create", sent)
-	if lost {
-		lookup, releaseLookup := e.srv.HoldNext("data/list")
-		defer releaseLookup()
-		e.srv.SetFaults(fakeapi.Faults{LostAck: 1, Endpoints: []string{"data/batch_create"}})
-		releaseSend()
-		p.inside("the deferred lookup", lookup)
-	}
-	if r := p.kill(); r.code != -1 {
-		t.Fatalf("killed sync: %s", r)
-	}
-	e.srv.SetFaults(fakeapi.Faults{})
 }
 
 // TestOutputVerboseAfterReplay: under -v, every user of the month gets

@@ -6,31 +6,24 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"checkin-sync/internal/fakeapi"
 	"checkin-sync/internal/month"
 	"checkin-sync/store"
+	"checkin-sync/sync"
 )
 
-// statusRow is one month of `status --json`, the contract's fields and the
-// added ones.
-type statusRow struct {
-	Month          string  `json:"month"`
-	State          string  `json:"state"`
-	Watermark      *string `json:"watermark"`
-	Records        int     `json:"records"`
-	Synced         int     `json:"synced"`
-	Pending        int     `json:"pending"`
-	Failed         int     `json:"failed"`
-	LastRun        *string `json:"last_run"`
-	PendingBatches int     `json:"pending_batches"`
-	Deferred       int     `json:"deferred"`
-	NextLookup     *string `json:"next_lookup"`
-}
+// statusRow is one month of `status --json`.
+type statusRow = sync.StatusRow
+
+// statusRowKeys are the JSON names of a status row: the
+// contract's eight, then the added ones.
+var statusRowKeys = []string{"month", "state", "watermark", "records", "synced", "pending", "failed", "last_run",
+	"pending_batches", "deferred", "next_lookup"}
 
 type statusDoc struct {
 	Months   []statusRow    `json:"months"`
@@ -38,10 +31,20 @@ type statusDoc struct {
 	Running  map[string]any `json:"running"`
 }
 
-// status runs `status --json` and decodes it strictly.
+// status runs `status --json`, requires every month to hold exactly the
+// names statusRowKeys and decodes it strictly.
 func (e *env) status(today string) statusDoc {
 	e.t.Helper()
 	r := e.mustRun(0, "--today", today, "status", "--json")
+	var raw struct{ Months []map[string]json.RawMessage }
+	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+		e.t.Fatalf("status --json: %v\n%s", err, r)
+	}
+	for _, m := range raw.Months {
+		if keys := slices.Sorted(maps.Keys(m)); !slices.Equal(keys, slices.Sorted(slices.Values(statusRowKeys))) {
+			e.t.Fatalf("status --json: a month holds %v, want %v\n%s", keys, statusRowKeys, r)
+		}
+	}
 	var st statusDoc
 	d := json.NewDecoder(strings.NewReader(r.stdout))
 	d.DisallowUnknownFields()
@@ -86,6 +89,20 @@ func wantRow(t *testing.T, got statusRow, want statusRow, lastRun bool) {
 	}
 }
 
+// wantPendingRow requires month m's row to show a partial month of
+// records records, all in one pending batch, deferred, with the time of its
+// next lookup; it returns the row.
+func wantPendingRow(t *testing.T, st statusDoc, m string, records int) statusRow {
+	t.Helper()
+	row := st.row(t, m)
+	if row.NextLookup == nil {
+		t.Fatalf("no next lookup for the pending batch: %s", show(row))
+	}
+	wantRow(t, row, statusRow{Month: m, State: "partial", Records: records, Pending: records,
+		PendingBatches: 1, Deferred: 1, NextLookup: row.NextLookup}, true)
+	return row
+}
+
 func show(r statusRow) string {
 	b, _ := json.Marshal(r)
 	return string(b)
@@ -122,12 +139,7 @@ func TestInterruptedBackfillIsFinishedByAPlainSync(t *testing.T) {
 	if want := []string{"2025-06", "2026-03"}; !reflect.DeepEqual(st.NextSync, want) {
 		t.Errorf("next_sync %v, want %v", st.NextSync, want)
 	}
-	row := st.row(t, "2025-06")
-	if row.NextLookup == nil {
-		t.Fatalf("no next lookup for the pending batch: %s", show(row))
-	}
-	wantRow(t, row, statusRow{Month: "2025-06", State: "partial", Records: 100, Pending: 100,
-		PendingBatches: 1, Deferred: 1, NextLookup: row.NextLookup}, true)
+	wantPendingRow(t, st, "2025-06", 100)
 	text := e.mustRun(0, "--today", statusToday, "status")
 	if !strings.Contains(text.stdout, "The next plain `sync` covers 2025-06, 2026-03.") ||
 		!strings.Contains(text.stdout, "2025-06: 1 pending batch") {
@@ -156,21 +168,9 @@ func TestInterruptedBackfillIsFinishedByAPlainSync(t *testing.T) {
 // store is free, not running forever. The plain sync finishes the month.
 func TestKilledRunIsPartialAndShownKilled(t *testing.T) {
 	e := newEnv(t, envOptions{users: 100, consistencyDelay: 200 * time.Millisecond})
-	entered, release := e.srv.HoldNext("data/batch_create")
-	defer release()
-	p := e.start("--today", statusToday, "sync", "--month", "2025-06")
-	p.inside("its batch_create", entered)
-	if r := p.kill(); r.code != -1 {
-		t.Fatalf("killed sync: %s", r)
-	}
-	release()
+	leavePending(t, e, false, "2025-06")
 	st := e.status(statusToday)
-	row := st.row(t, "2025-06")
-	if row.NextLookup == nil {
-		t.Fatalf("no next lookup for the pending batch: %s", show(row))
-	}
-	wantRow(t, row, statusRow{Month: "2025-06", State: "partial", Records: 100, Pending: 100,
-		PendingBatches: 1, Deferred: 1, NextLookup: row.NextLookup}, true)
+	wantPendingRow(t, st, "2025-06", 100)
 	if want := []string{"2025-06", "2026-03"}; !reflect.DeepEqual(st.NextSync, want) {
 		t.Errorf("next_sync %v, want %v", st.NextSync, want)
 	}
@@ -198,28 +198,12 @@ func TestDeferredBatchInStatusAndKeptByReset(t *testing.T) {
 	delay := 200 * time.Millisecond
 	e := newEnv(t, envOptions{users: 60, consistencyDelay: delay})
 	args := []string{"--today", statusToday, "sync", "--month", "2026-02"}
-	sent, releaseSend := e.srv.HoldNext("data/batch_create")
-	defer releaseSend()
-	p := e.start(args...)
-	p.inside("its batch_create", sent)
-	lookup, releaseLookup := e.srv.HoldNext("data/list")
-	defer releaseLookup()
-	e.srv.SetFaults(fakeapi.Faults{LostAck: 1, Endpoints: []string{"data/batch_create"}})
-	releaseSend()
-	p.inside("the deferred lookup", lookup)
-	if r := p.kill(); r.code != -1 {
-		t.Fatalf("killed sync: %s", r)
-	}
-	releaseLookup()
-	e.srv.SetFaults(fakeapi.Faults{})
+	leavePending(t, e, true, "2026-02")
 
 	before := time.Now()
 	st := e.status(statusToday)
 	after := time.Now()
-	row := st.row(t, "2026-02")
-	if row.NextLookup == nil {
-		t.Fatalf("no next lookup: %s", show(row))
-	}
+	row := wantPendingRow(t, st, "2026-02", 60)
 	at, err := time.Parse(time.RFC3339, *row.NextLookup)
 	if err != nil {
 		t.Fatal(err)
@@ -228,8 +212,6 @@ func TestDeferredBatchInStatusAndKeptByReset(t *testing.T) {
 	if lo, hi := before.Add(delay).Truncate(time.Second), after.Add(delay); at.Before(lo) || at.After(hi) {
 		t.Errorf("next lookup %s, want between %s and %s", at, lo, hi)
 	}
-	wantRow(t, row, statusRow{Month: "2026-02", State: "partial", Records: 60, Pending: 60,
-		PendingBatches: 1, Deferred: 1, NextLookup: row.NextLookup}, true)
 	if text := e.mustRun(0, "--today", statusToday, "status"); !strings.Contains(text.stdout, "2026-02: 1 pending batch, 1 deferred") ||
 		!strings.Contains(text.stdout, "a sync started now looks it up at ") {
 		t.Errorf("status text:\n%s", text.stdout)

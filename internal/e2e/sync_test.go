@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"checkin-sync/internal/fakeapi"
 	"checkin-sync/internal/month"
 )
 
@@ -199,6 +198,35 @@ func pendingPlan(t *testing.T, e *env, args ...string) (txIDs map[string]int, ac
 	return txIDs, actions
 }
 
+// wantPendingPlan requires the dry run of args to show one pending batch
+// whose n keys all take action (as "pending: would create"), with two
+// lookups and no batch_create; it returns the batch's transaction_id.
+func wantPendingPlan(t *testing.T, e *env, action string, n int, args ...string) string {
+	t.Helper()
+	before := e.srv.CallCounts()
+	txIDs, actions := pendingPlan(t, e, args...)
+	if len(txIDs) != 1 || actions[action] != n || len(actions) != 1 {
+		t.Fatalf("dry-run plan of the pending batch: %v %v", txIDs, actions)
+	}
+	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/list": 2})
+	var tx string
+	for tx = range txIDs {
+	}
+	return tx
+}
+
+// wantSettled requires that no batch is pending after what, and that a
+// rerun of args makes no lookup, batch_create or update.
+func wantSettled(t *testing.T, e *env, what string, args ...string) {
+	t.Helper()
+	if txIDs, _ := pendingPlan(t, e, args...); len(txIDs) != 0 {
+		t.Errorf("still pending after %s: %v", what, txIDs)
+	}
+	before := e.srv.CallCounts()
+	e.mustRun(0, args...)
+	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/update": 0, "data/list": 0})
+}
+
 // TestPendingBatchNeverSentIsReplayed kills a sync while its only
 // batch_create is held at the fake, before the fake has seen it: the store
 // holds the batch as pending and the form holds nothing. The next run
@@ -208,33 +236,18 @@ func pendingPlan(t *testing.T, e *env, args ...string) (txIDs map[string]int, ac
 func TestPendingBatchNeverSentIsReplayed(t *testing.T) {
 	e := newEnv(t, envOptions{users: 60, consistencyDelay: 200 * time.Millisecond})
 	args := []string{"--today", "2026-03-15", "sync", "--month", "2026-02"}
-	entered, release := e.srv.HoldNext("data/batch_create")
-	defer release()
-	p := e.start(args...)
-	p.inside("its batch_create", entered)
-	if r := p.kill(); r.code != -1 {
-		t.Fatalf("killed sync: %s", r)
-	}
+	leavePending(t, e, false, "2026-02")
 	if n := len(e.srv.Records()); n != 0 {
 		t.Fatalf("the held batch wrote %d records", n)
 	}
 	wantCalls(t, e, map[string]int{"data/batch_create": 1, "data/list": 1})
 
 	// The dry run shows the one pending batch, all its keys still to
-	// create, and writes nothing.
-	before := e.srv.CallCounts()
-	txIDs, actions := pendingPlan(t, e, args...)
-	if len(txIDs) != 1 || actions["pending: would create"] != 60 || len(actions) != 1 {
-		t.Fatalf("dry-run plan of the pending batch: %v %v", txIDs, actions)
-	}
-	// Lookups: the pending batch's, and the month's plan, which counts
-	// the same keys as its creates.
-	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/list": 2})
-	var tx string
-	for tx = range txIDs {
-	}
+	// create, and writes nothing. Lookups: the pending batch's, and the
+	// month's plan, which counts the same keys as its creates.
+	tx := wantPendingPlan(t, e, "pending: would create", 60, args...)
 
-	before = e.srv.CallCounts()
+	before := e.srv.CallCounts()
 	r := e.mustRun(0, args...)
 	e.checkForm(feb)
 	// One resend; lookups: the pending batch's (60 keys: one call), then
@@ -252,12 +265,7 @@ func TestPendingBatchNeverSentIsReplayed(t *testing.T) {
 	if resent != 1 {
 		t.Errorf("%d resends logged, want 1\n%s", resent, r)
 	}
-	if txIDs, _ := pendingPlan(t, e, args...); len(txIDs) != 0 {
-		t.Errorf("still pending after the replay: %v", txIDs)
-	}
-	before = e.srv.CallCounts()
-	e.mustRun(0, args...)
-	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/update": 0, "data/list": 0})
+	wantSettled(t, e, "the replay", args...)
 }
 
 // TestPendingBatchCommittedBeforeCrashIsAdopted loses the answer of the
@@ -267,34 +275,17 @@ func TestPendingBatchNeverSentIsReplayed(t *testing.T) {
 func TestPendingBatchCommittedBeforeCrashIsAdopted(t *testing.T) {
 	e := newEnv(t, envOptions{users: 60, consistencyDelay: 200 * time.Millisecond})
 	args := []string{"--today", "2026-03-15", "sync", "--month", "2026-02"}
-	sent, releaseSend := e.srv.HoldNext("data/batch_create")
-	defer releaseSend()
-	p := e.start(args...)
-	p.inside("its batch_create", sent)
 	// The lookup before the create is done; the next data/list is the
-	// deferred lookup of the batch whose answer is about to be lost.
-	lookup, releaseLookup := e.srv.HoldNext("data/list")
-	defer releaseLookup()
-	e.srv.SetFaults(fakeapi.Faults{LostAck: 1, Endpoints: []string{"data/batch_create"}})
-	releaseSend()
-	p.inside("the deferred lookup", lookup)
-	if r := p.kill(); r.code != -1 {
-		t.Fatalf("killed sync: %s", r)
-	}
-	e.srv.SetFaults(fakeapi.Faults{})
+	// deferred lookup of the batch whose answer is lost.
+	leavePending(t, e, true, "2026-02")
 	if n := len(e.srv.Records()); n != 60 {
 		t.Fatalf("the lost batch committed %d records, want 60", n)
 	}
 	wantCalls(t, e, map[string]int{"data/batch_create": 1, "data/list": 2})
 
-	before := e.srv.CallCounts()
-	txIDs, actions := pendingPlan(t, e, args...)
-	if len(txIDs) != 1 || actions["pending: would adopt"] != 60 || len(actions) != 1 {
-		t.Fatalf("dry-run plan of the pending batch: %v %v", txIDs, actions)
-	}
-	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/list": 2})
+	wantPendingPlan(t, e, "pending: would adopt", 60, args...)
 
-	before = e.srv.CallCounts()
+	before := e.srv.CallCounts()
 	r := e.mustRun(0, args...)
 	e.checkForm(feb)
 	if d := e.srv.Duplicates("sync_key"); len(d) != 0 {
@@ -305,10 +296,5 @@ func TestPendingBatchCommittedBeforeCrashIsAdopted(t *testing.T) {
 	if strings.Contains(r.stderr, "resending the identical batch") {
 		t.Errorf("a committed batch was resent\n%s", r)
 	}
-	if txIDs, _ := pendingPlan(t, e, args...); len(txIDs) != 0 {
-		t.Errorf("still pending after the adoption: %v", txIDs)
-	}
-	before = e.srv.CallCounts()
-	e.mustRun(0, args...)
-	wantDelta(t, e, before, map[string]int{"data/batch_create": 0, "data/update": 0, "data/list": 0})
+	wantSettled(t, e, "the adoption", args...)
 }
