@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"checkin-sync/internal/month"
@@ -76,6 +77,26 @@ func (s JiandaoyunSink) Lookup(ctx context.Context, keys []string) ([]FormRecord
 	if err != nil {
 		return nil, err
 	}
+	return s.formRecords(rows), nil
+}
+
+// Scan reads one page of the whole form with the data_id cursor, asking
+// for the key, the mapped fields and the system fields of Lookup.
+func (s JiandaoyunSink) Scan(ctx context.Context, after string, limit int) ([]FormRecord, error) {
+	fields := []string{s.KeyField}
+	for _, f := range append(append([]string(nil), s.Fields...), fieldCreator, fieldCreateTime) {
+		if f != "" && !slices.Contains(fields, f) {
+			fields = append(fields, f)
+		}
+	}
+	rows, err := s.Client.List(ctx, jiandaoyun.ListQuery{Fields: fields, Limit: limit, After: after})
+	if err != nil {
+		return nil, err
+	}
+	return s.formRecords(rows), nil
+}
+
+func (s JiandaoyunSink) formRecords(rows []map[string]any) []FormRecord {
 	out := make([]FormRecord, 0, len(rows))
 	for _, row := range rows {
 		id, _ := row["_id"].(string)
@@ -94,7 +115,7 @@ func (s JiandaoyunSink) Lookup(ctx context.Context, keys []string) ([]FormRecord
 		}
 		out = append(out, fr)
 	}
-	return out, nil
+	return out
 }
 
 // Create sends one batch_create.

@@ -71,6 +71,25 @@ func (d DryRunCheckpoints) GetMeta(key string) ([]byte, error) {
 	return d.Store.GetMeta(key)
 }
 
+// ForEach reads a month's records; with no store there are none.
+func (d DryRunCheckpoints) ForEach(month string, fn func(string, store.Record) error) error {
+	if d.Store == nil {
+		return nil
+	}
+	return d.Store.ForEach(month, fn)
+}
+
+// Months lists the store's months.
+func (d DryRunCheckpoints) Months() ([]store.MonthInfo, error) {
+	if d.Store == nil {
+		return nil, nil
+	}
+	return d.Store.Months()
+}
+
+// ForgetMonth drops the write.
+func (DryRunCheckpoints) ForgetMonth(string) (store.Forgotten, error) { return store.Forgotten{}, nil }
+
 // Apply drops the write.
 func (DryRunCheckpoints) Apply(*store.Write) error { return nil }
 

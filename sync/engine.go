@@ -69,7 +69,40 @@ type Request struct {
 	Today   month.Date
 	DryRun  bool // plan only: the engine stops before any write
 	Force   bool // send an update for every known record, whatever its hash
+
+	// A repair (verify --fix) sets the fields below. Only names, for each
+	// month, the userids to fetch instead of listing the users; such a run
+	// leaves the months' state and watermarks alone, since it does not go
+	// through every user.
+	Only map[month.Month][]string
+	// Redo names form keys to write whatever their checkpoint says:
+	// RedoResolve keys are looked up by key, then adopted or created;
+	// RedoUpdate keys are updated from the current report.
+	Redo map[string]Redo
+	// Delete names records to delete before anything else; each is read
+	// whole first, logged with its content and kept in the run's history.
+	Delete []Deletion
 }
+
+// Redo is how a repair rewrites one key.
+type Redo int
+
+const (
+	RedoNone    Redo = iota
+	RedoResolve      // the stored data_id is gone: look the key up, adopt or create
+	RedoUpdate       // the form holds other content: update it from the report
+)
+
+// Deletion is one record a repair deletes: a newer copy of Key.
+type Deletion struct {
+	Month  string
+	Key    string
+	DataID string
+	Kept   string // the copy kept, the oldest
+}
+
+// repair reports whether the run is a repair limited to some users.
+func (r *run) repair() bool { return r.req.Only != nil }
 
 // Engine syncs months from a Source to a Sink, checkpointing in Checkpoints.
 type Engine struct {
@@ -157,7 +190,11 @@ func (e *Engine) Run(ctx context.Context, stop context.Context, req Request) *Su
 		r.sum.Err = fmt.Errorf("record run start: %w", err)
 		return r.sum
 	}
-	if err := r.markStarted(); err != nil {
+	var err error
+	if !r.repair() {
+		err = r.markStarted()
+	}
+	if err != nil {
 		// Nothing was fetched or sent: the run stops here, recorded as
 		// failed with the cause.
 		r.finish(ctx, err)
@@ -166,8 +203,11 @@ func (e *Engine) Run(ctx context.Context, stop context.Context, req Request) *Su
 	r.noteMappingChange()
 	r.loadAPICreator()
 
-	err := r.startPendings(ctx)
+	err = r.startPendings(ctx)
 	var ends []monthEnd
+	if err == nil {
+		err = r.deleteCopies(ctx)
+	}
 	if err == nil {
 		ends, err = r.syncMonths(ctx)
 	}
@@ -175,7 +215,7 @@ func (e *Engine) Run(ctx context.Context, stop context.Context, req Request) *Su
 	if err == nil {
 		err = r.firstFatal()
 	}
-	if err == nil {
+	if err == nil && !r.repair() {
 		for _, end := range ends {
 			r.finishMonth(end)
 		}
@@ -219,7 +259,7 @@ func (r *run) finish(ctx context.Context, err error) {
 	// Months touched but not finished get fresh counts and last run;
 	// their watermark stays where it was.
 	for _, ms := range r.sum.Months {
-		if !ms.finished && ms.touched() {
+		if !ms.finished && ms.touched() && !r.repair() {
 			if m, err := month.Parse(ms.Month); err == nil {
 				r.saveMonth(m, month.Date{}, false, false)
 			}

@@ -337,6 +337,26 @@ func (s *memSink) Delete(_ context.Context, id string) error {
 	return nil
 }
 
+// Scan reads one page of the form in _id order.
+func (s *memSink) Scan(_ context.Context, after string, limit int) ([]FormRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls["scan"]++
+	recs := append([]*memRecord(nil), s.recs...)
+	sort.Slice(recs, func(i, j int) bool { return recs[i].id < recs[j].id })
+	var out []FormRecord
+	for _, r := range recs {
+		if r.id <= after {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, FormRecord{DataID: r.id, Key: r.key, Row: r.row, Creator: r.creator, Created: r.created})
+	}
+	return out, nil
+}
+
 func (s *memSink) Stats() map[string]retry.EndpointStats { return nil }
 
 // perKey counts records per key.
@@ -422,6 +442,77 @@ func (c *memCheckpoints) Apply(w *store.Write) error {
 		c.months[mi.Month] = mi
 	}
 	return nil
+}
+
+func (c *memCheckpoints) ForEach(m string, fn func(string, store.Record) error) error {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.recs[m]))
+	for u := range c.recs[m] {
+		ids = append(ids, u)
+	}
+	recs := make([]store.Record, len(ids))
+	sort.Strings(ids)
+	for i, u := range ids {
+		recs[i] = c.recs[m][u]
+	}
+	c.mu.Unlock()
+	for i, u := range ids {
+		if err := fn(u, recs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *memCheckpoints) Months() ([]store.MonthInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[string]bool{}
+	for m := range c.recs {
+		seen[m] = true
+	}
+	for m := range c.months {
+		seen[m] = true
+	}
+	var out []store.MonthInfo
+	for m := range seen {
+		mi := c.months[m]
+		mi.Month = m
+		out = append(out, mi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Month < out[j].Month })
+	return out, nil
+}
+
+// ForgetMonth drops the month, keeping its pending batches' records
+// marked pending, as the store does.
+func (c *memCheckpoints) ForgetMonth(m string) (store.Forgotten, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.applies++
+	f := store.Forgotten{Records: len(c.recs[m])}
+	_, inMonths := c.months[m]
+	f.Known = len(c.recs[m]) > 0 || inMonths
+	delete(c.recs, m)
+	delete(c.months, m)
+	for _, p := range c.pending {
+		if p.Month != m {
+			continue
+		}
+		f.Known = true
+		f.KeptBatches++
+		if c.recs[m] == nil {
+			c.recs[m] = map[string]store.Record{}
+		}
+		for i, u := range p.UserIDs {
+			if _, ok := c.recs[m][u]; !ok {
+				c.recs[m][u] = store.Record{Hash: p.Hashes[i], State: store.StatePending}
+				f.KeptRecords++
+				f.Records--
+			}
+		}
+	}
+	return f, nil
 }
 
 func (c *memCheckpoints) PutRun(r store.Run) error {

@@ -63,6 +63,18 @@ func (r *run) syncMonths(ctx context.Context) ([]monthEnd, error) {
 	if len(r.req.Months) == 0 {
 		return nil, nil
 	}
+	if r.repair() {
+		n := 0
+		for _, us := range r.req.Only {
+			n += len(us)
+		}
+		r.mu.Lock()
+		r.total = n
+		r.mu.Unlock()
+		ch := make(chan fetchedBatch, 2)
+		go r.fetch(ctx, nil, ch)
+		return r.planFetched(ctx, ch)
+	}
 	users, err := r.e.src.Users(ctx)
 	if err != nil {
 		if r.isStop(ctx, err) {
@@ -80,7 +92,11 @@ func (r *run) syncMonths(ctx context.Context) ([]monthEnd, error) {
 
 	ch := make(chan fetchedBatch, 2)
 	go r.fetch(ctx, users, ch)
+	return r.planFetched(ctx, ch)
+}
 
+// planFetched plans and writes the fetched batches as they come.
+func (r *run) planFetched(ctx context.Context, ch <-chan fetchedBatch) ([]monthEnd, error) {
 	failedFetch := map[string]bool{}
 	var ends []monthEnd
 	var firstErr error
@@ -131,7 +147,13 @@ func (r *run) syncMonths(ctx context.Context) ([]monthEnd, error) {
 // source rejects in one month is still asked for in the others.
 func (r *run) fetch(ctx context.Context, users []string, out chan<- fetchedBatch) {
 	defer close(out)
+	all := users
 	for _, m := range r.req.Months {
+		if r.repair() {
+			users = r.req.Only[m]
+		} else {
+			users = all
+		}
 		start, end, ok := m.Span(r.req.Today)
 		if !ok {
 			out <- fetchedBatch{month: m, end: &monthEnd{month: m, note: "the month has no complete day yet"}}
@@ -227,7 +249,12 @@ func (r *run) processBatch(ctx context.Context, m month.Month, users []string, r
 	unchanged := 0
 	for i, it := range items {
 		rec := recs[i]
-		switch {
+		switch redo := r.req.Redo[it.key]; {
+		case redo == RedoResolve:
+			resolves = append(resolves, it)
+		case redo == RedoUpdate && found[i] && rec.DataID != "":
+			it.dataID = rec.DataID // the form's subforms differ too: send them
+			updates = append(updates, it)
 		case found[i] && rec.DataID != "" && rec.State == store.StateSynced && rec.Hash == it.hash && !r.req.Force:
 			unchanged++
 			r.plan(PlanLine{Month: ms, UserID: it.userID, Key: it.key, Action: "unchanged", DataID: rec.DataID})

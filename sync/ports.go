@@ -62,6 +62,10 @@ type Sink interface {
 	Get(ctx context.Context, dataID string) (map[string]any, error)
 	// Delete removes one record.
 	Delete(ctx context.Context, dataID string) error
+	// Scan reads one page of up to limit records of the whole form, in
+	// _id order, starting after the record whose _id is after ("" for the
+	// first page). A page shorter than limit is the last.
+	Scan(ctx context.Context, after string, limit int) ([]FormRecord, error)
 	Stats() map[string]retry.EndpointStats
 }
 
@@ -71,6 +75,13 @@ type Checkpoints interface {
 	Pendings() ([]store.Pending, error)
 	Month(month string) (store.MonthInfo, bool, error)
 	Apply(w *store.Write) error
+	// ForEach calls fn for every record of a month, in userid order.
+	ForEach(month string, fn func(userid string, r store.Record) error) error
+	// Months lists the months the store knows.
+	Months() ([]store.MonthInfo, error)
+	// ForgetMonth drops a month's records and watermark, keeping its
+	// pending batches with their records marked pending.
+	ForgetMonth(month string) (store.Forgotten, error)
 	PutRun(r store.Run) error
 	GetMeta(key string) ([]byte, error)
 	PutMeta(key string, v []byte) error

@@ -105,7 +105,19 @@ func runDemo(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "\nThe rerun sent 0 writes to Jiandaoyun. Records in the fake form: %d, duplicate keys: %d.\n",
 		len(srv.Records()), len(srv.Duplicates(cfg.Mapping.Key)))
-	return demoStatus(c, cfg, today)
+	if err := demoStatus(c, cfg, today); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "\n$ checkin-sync verify --month %s --month %s\n", months[0], months[1])
+	rep, err := runVerify(hard, stop, verifyJob{cfg: cfg, log: log, today: today, months: months, out: out, errOut: c.App.ErrWriter})
+	if err != nil {
+		return err
+	}
+	if rep.Drift() || len(rep.Findings) > 0 {
+		return fmt.Errorf("demo: verify found %d findings in a form the demo just synced; expected none", len(rep.Findings))
+	}
+	return nil
 }
 
 func demoStatus(c *cli.Context, cfg *config.Config, today month.Date) error {
