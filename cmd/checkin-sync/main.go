@@ -45,6 +45,9 @@ func commands() []*cli.Command {
 		statusCommand(),
 		historyCommand(),
 		resetCommand(),
+		verifyCommand(),
+		rebuildCommand(),
+		serveCommand(),
 		demoCommand(),
 		fakeServersCommand(),
 	}

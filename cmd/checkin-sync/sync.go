@@ -221,6 +221,9 @@ type syncJob struct {
 	// confirm asks whether to go on with a long run; nil goes on. See
 	// estimateRun.
 	confirm func(estimate string) (bool, error)
+	// done, when set, is told each finished run's summary and exit code
+	// (serve turns them into metrics).
+	done func(sum *sync.Summary, code int)
 }
 
 // runSync runs one sync and prints its summary. It returns the exit code
@@ -301,6 +304,9 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	rep.close()
 	printSummary(job.out, sum)
 	code := summaryExitCode(sum)
+	if job.done != nil {
+		job.done(sum, code)
+	}
 	if !job.dryRun && st != nil {
 		sendAlert(ctx, cfg, st, log, sum, code)
 	}
