@@ -125,7 +125,7 @@ func classifyCode(code int) (apierr.Class, string) {
 	case 17032:
 		return apierr.Record, "a field has a type the API cannot write: remove it from the mapping"
 	case 1010:
-		return apierr.Record, "a member field names a user that does not exist in Jiandaoyun"
+		return apierr.Record, "a member (成员) field names a username that does not exist in Jiandaoyun: as: member writes the WeCom userid, which is a Jiandaoyun username only when Jiandaoyun's contacts are integrated with WeCom (通讯录 → 企业微信集成) and the person is synced there; integrate the contacts and sync this person, or drop the member field from the mapping"
 	}
 	return apierr.Record, "Jiandaoyun rejected the request: see its error table for this code"
 }

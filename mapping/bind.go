@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -74,8 +75,10 @@ func fitTypes(as string) []string {
 		return []string{typeText, typeTextarea, typeNumber, typeCombo, typeRadiogroup}
 	case AsText:
 		return []string{typeText, typeTextarea, typeCombo, typeRadiogroup}
-	case AsNumber, AsHours, AsDays:
+	case AsNumber, AsHours, AsDays, AsLeave:
 		return []string{typeNumber}
+	case AsMember:
+		return []string{typeUser}
 	case AsDatetime:
 		return []string{typeDatetime}
 	case AsEnum:
@@ -98,6 +101,8 @@ const (
 	convDatetime
 	convEnum
 	convSubform
+	convMember
+	convLeave
 )
 
 func convOf(as string) conv {
@@ -116,6 +121,10 @@ func convOf(as string) conv {
 		return convEnum
 	case AsSubform:
 		return convSubform
+	case AsMember:
+		return convMember
+	case AsLeave:
+		return convLeave
 	}
 	return convNone
 }
@@ -140,6 +149,9 @@ type bfield struct {
 	ifMissing []byte
 	sub       []*bfield
 	parent    int // slot of the source's parent object, or -1: look up the whole path
+	// changed is set by TreatAsChanged: ReadBack reports the field as
+	// inexact whatever the record holds.
+	changed atomic.Bool
 }
 
 // maxSlots bounds the parent objects cached per Map call; the report schema

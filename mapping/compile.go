@@ -221,6 +221,19 @@ func fitSource(as string, src *source, inSubform bool) string {
 		return fmt.Sprintf("as: subform needs a list of objects (exception_infos or sp_items), and %s is a %s value", what, kindName(src.kind))
 	case AsDatetime:
 		return "as: datetime needs source: month_start"
+	case AsMember:
+		switch {
+		case src.synth == synthUserID:
+		case src.synth != synthNone:
+			return fmt.Sprintf("%s is not a member; as: member writes a userid, such as source: userid", what)
+		case src.kind != kindString:
+			return fmt.Sprintf("%s is a %s value; as: member writes a userid as text, such as source: userid or source: base_info.acctid", what, kindName(src.kind))
+		}
+	case AsLeave:
+		if src.kind != kindNumber || src.path[len(src.path)-1].name != "duration" ||
+			src.holder == nil || src.holder.fields["time_type"] == nil {
+			return fmt.Sprintf("as: leave reads an sp_items entry's duration in the unit its time_type gives, and %s is not one; write source: sp_items[name=年假].duration, or duration inside an sp_items subform", what)
+		}
 	case AsNumber, AsHours, AsDays:
 		if src.kind != kindNumber {
 			if src.synth != synthNone {

@@ -57,7 +57,7 @@ func TestCompileErrors(t *testing.T) {
 		want string // substring of the problem
 	}{
 		{"empty target", FieldSpec{Source: "base_info.name"}, "empty target name"},
-		{"unknown converter", FieldSpec{Target: "x", Source: "base_info.name", As: "minutes"}, `unknown converter as: "minutes"; use one of text, number, hours, days, datetime, enum, subform`},
+		{"unknown converter", FieldSpec{Target: "x", Source: "base_info.name", As: "minutes"}, `unknown converter as: "minutes"; use one of text, number, hours, days, datetime, enum, subform, member, leave`},
 		{"no source", FieldSpec{Target: "x"}, "no source; set source:"},
 		{"syntax", FieldSpec{Target: "x", Source: "base_info..name"}, "empty name at byte 10"},
 		{"unknown top-level", FieldSpec{Target: "x", Source: "base.name"}, `no field "base" in the report; fields are base_info, summary_info, exception_infos, sp_items, overwork_info; synthetic sources are key, month, month_start, userid`},

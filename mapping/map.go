@@ -264,6 +264,15 @@ func (st *mapState) value(b []byte, f *bfield, obj map[string]any) (_ []byte, ok
 			return b, false, err
 		}
 		return d.append(b), true, nil
+	case convLeave:
+		div, err := st.leaveDivisor(f, obj)
+		if err != nil {
+			return b, false, err
+		}
+		if d, err = d.divRound(div); err != nil {
+			return b, false, err
+		}
+		return d.append(b), true, nil
 	case convEnum:
 		var code []byte
 		if isNum {
@@ -290,6 +299,35 @@ func (st *mapState) value(b []byte, f *bfield, obj map[string]any) (_ []byte, ok
 		return append(b, '"'), true, nil
 	}
 	return d.append(b), true, nil
+}
+
+// leaveDivisor reads the time_type next to an as: leave field's duration:
+// 0 counts the entry in days, 1 in hours (wecom-api.md, sp_items). Any
+// other value, or none, is an error rather than a guess, since a wrong unit
+// would be written as a plausible number.
+func (st *mapState) leaveDivisor(f *bfield, obj map[string]any) (uint64, error) {
+	var holder any
+	if f.parent >= 0 {
+		holder, _ = st.slot(f.parent)
+	} else {
+		holder = obj
+		for i := 0; i < len(f.src.steps)-1 && holder != nil; i++ {
+			holder, _ = f.src.steps[i].apply(holder)
+		}
+	}
+	h, _ := holder.(map[string]any)
+	tt := h["time_type"]
+	if tt == nil {
+		return 0, errors.New("the entry has no time_type, so the unit of its duration is unknown; map it with as: hours or as: days instead")
+	}
+	d, err := decOf(tt)
+	switch {
+	case err == nil && d == (dec{}):
+		return 86400, nil
+	case err == nil && d == (dec{mant: 1}):
+		return 3600, nil
+	}
+	return 0, fmt.Errorf("the entry's time_type is %s, neither 0 (days) nor 1 (hours); map it with as: hours or as: days instead", describeValue(tt))
 }
 
 // appendPlainInt writes v when it is an integer whose canonical form needs

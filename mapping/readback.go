@@ -59,6 +59,26 @@ func (m *Mapper) ReadFields() []string {
 	return out
 }
 
+// TreatAsChanged makes ReadBack report every mapped field whose widget
+// type is one of widgetTypes as inexact, whatever the record holds, so
+// that a record holding such a field is always updated rather than
+// adopted as unchanged. It is for widget types that a write probe found
+// not to survive a round trip (what is read back is not what was
+// written). Subform rows' fields count; a type of "subform" covers the
+// whole subform. Each call replaces the previous set; nil clears it. It is
+// safe to call while other goroutines use the Mapper, and changes neither
+// Map's payloads nor the Fingerprint.
+func (m *Mapper) TreatAsChanged(widgetTypes []string) {
+	var mark func(fields []*bfield)
+	mark = func(fields []*bfield) {
+		for _, f := range fields {
+			f.changed.Store(slices.Contains(widgetTypes, f.wtype))
+			mark(f.sub)
+		}
+	}
+	mark(m.fields)
+}
+
 // ReadBack turns one record as data/list returns it into the canonical
 // payload and hash that Map gives for the same content, so that
 // ReadBack(record).Hash == Map(report).Hash exactly when the form holds
@@ -161,7 +181,7 @@ func (rb *readBack) object(b []byte, fields []*bfield, row map[string]any, paren
 		vmark, fails := len(b), rb.fails
 		var exact bool
 		b, exact = rb.value(b, f, v, parent)
-		if !exact {
+		if !exact || f.changed.Load() {
 			rb.fail(f, parent)
 		}
 		if isSub {

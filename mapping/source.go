@@ -257,6 +257,9 @@ type source struct {
 	steps []step
 	kind  kind
 	elem  *node // kindArray: element schema, for a subform's own fields
+	// holder is the object schema that holds the value's last field (nil
+	// for a synthetic source); as: leave checks that it has a time_type.
+	holder *node
 }
 
 // compileSource resolves p against root (the report, or a subform element
@@ -336,6 +339,7 @@ func compileSource(text string, root *node, rootName string) (*source, error) {
 					"."+p[i+1:].String())
 			}
 			src.kind = child.kind
+			src.holder = cur
 		}
 	}
 	return src, nil

@@ -34,10 +34,16 @@ const (
 	AsDatetime = "datetime"
 	AsEnum     = "enum"
 	AsSubform  = "subform"
+	// AsMember writes the value (usually source: userid) as a Jiandaoyun
+	// member username; it fits user (成员单选) fields.
+	AsMember = "member"
+	// AsLeave writes an sp_items entry's duration in the entry's own unit:
+	// days when its time_type is 0, hours when it is 1.
+	AsLeave = "leave"
 )
 
 // Converters lists every known converter name except AsNone.
-var Converters = []string{AsText, AsNumber, AsHours, AsDays, AsDatetime, AsEnum, AsSubform}
+var Converters = []string{AsText, AsNumber, AsHours, AsDays, AsDatetime, AsEnum, AsSubform, AsMember, AsLeave}
 
 // IsConverter reports whether name is a known converter ("" included).
 func IsConverter(name string) bool {

@@ -12,6 +12,7 @@ import (
 
 	"checkin-sync/internal/apierr"
 	"checkin-sync/internal/month"
+	"checkin-sync/mapping"
 	"checkin-sync/sync"
 	"checkin-sync/wecom"
 )
@@ -144,9 +145,12 @@ func runCheck(c *cli.Context) error {
 		l.failAPI("wecom token", err)
 	} else {
 		l.ok("wecom token", "corp "+cfg.WeCom.CorpID)
-		checkWeCom(ctx, l, wc, cfg.WeCom.Users.Departments, wecom.Selection{
+		sample := checkWeCom(ctx, l, wc, cfg.WeCom.Users.Departments, wecom.Selection{
 			Departments: cfg.WeCom.Users.Departments, UserIDs: cfg.WeCom.Users.UserIDs, Exclude: cfg.WeCom.Users.Exclude,
 		}, s.today)
+		if compiled != nil && sample != nil {
+			checkLeaveUnits(l, compiled, sample)
+		}
 	}
 
 	// Jiandaoyun: the form's fields, then the mapping against them.
@@ -172,14 +176,16 @@ func runCheck(c *cli.Context) error {
 	return nil
 }
 
-func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int, sel wecom.Selection, today month.Date) {
+// checkWeCom checks what the app can see and returns the one report row it
+// samples, or nil.
+func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int, sel wecom.Selection, today month.Date) map[string]any {
 	if len(sel.UserIDs) == 0 {
 		n := 0
 		for _, d := range depts {
 			ds, err := wc.Departments(ctx, d)
 			if err != nil {
 				l.failAPI("wecom departments", err)
-				return
+				return nil
 			}
 			n += len(ds)
 		}
@@ -188,11 +194,11 @@ func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int
 	users, err := wc.Users(ctx, sel)
 	if err != nil {
 		l.failAPI("wecom users", err)
-		return
+		return nil
 	}
 	if len(users) == 0 {
 		l.fail("wecom users", fmt.Errorf("the app sees no users"), "widen the app's visible range (可见范围) or fix wecom.users", exitFatal)
-		return
+		return nil
 	}
 	l.ok("wecom users", fmt.Sprintf("%d visible", len(users)))
 	prev := today.Month().Prev()
@@ -203,9 +209,32 @@ func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int
 		l.failAPI("wecom month report", err)
 	case len(res.Rows) == 1:
 		l.ok("wecom month report", fmt.Sprintf("%s for %s", prev, users[0].UserID))
+		return res.Rows[0].Report
 	case len(res.Skipped) > 0:
 		l.warn("wecom month report", fmt.Sprintf("%s for %s: %s", prev, users[0].UserID, res.Skipped[0].Reason), "check the app's visible range")
 	default:
 		l.warn("wecom month report", fmt.Sprintf("%s for %s: no row returned", prev, users[0].UserID), "the user may have no attendance rule; other users may still have data")
 	}
+	return nil
+}
+
+// checkLeaveUnits warns about each field that writes an sp_items duration
+// with as: days while the sampled report's entry counts in hours
+// (time_type 1), or with as: hours while it counts in days: the number
+// would not be in the unit WeCom shows for that leave. as: leave follows
+// the entry's unit.
+func checkLeaveUnits(l *checklist, compiled *mapping.Mapping, report map[string]any) {
+	units := compiled.LeaveUnits(report)
+	if len(units) == 0 {
+		return
+	}
+	lines := make([]string, len(units))
+	for i, u := range units {
+		lines[i] = u.String()
+		if u.Line > 0 {
+			lines[i] = fmt.Sprintf("%s (line %d)", lines[i], u.Line)
+		}
+	}
+	l.warn("leave units", "in the sampled report:\n    "+strings.Join(lines, "\n    "),
+		"write these fields with as: leave, which takes each entry's own unit (days for time_type 0, hours for 1), or switch between as: days and as: hours")
 }

@@ -28,6 +28,7 @@ var jdyMessages = map[int]string{
 	3005:  "Invalid parameter(s).",
 	4000:  "Failed to submit data.",
 	4001:  "Data doesn't exist.",
+	1010:  "The member doesn't exist.",
 	4815:  "过滤条件设置有误",
 	8301:  "API key verification failed.",
 	8303:  "超出请求频率限制",
@@ -292,7 +293,7 @@ func (s *Server) createOne(b createBody) (any, *jdyErr) {
 	}
 	fields, err := s.convertData(b.Data)
 	if err != nil {
-		return nil, errf(4000, "%v", err)
+		return nil, dataErr(err, "")
 	}
 	st := s.jdy
 	st.mu.Lock()
@@ -357,7 +358,7 @@ func (s *Server) jdyBatchCreate(_ *http.Request, body []byte) (any, *jdyErr) {
 		}
 		fields, err := s.convertData(raw)
 		if err != nil {
-			return nil, errf(4000, "data_list[%d]: %v", i, err)
+			return nil, dataErr(err, fmt.Sprintf("data_list[%d]: ", i))
 		}
 		all[i] = fields
 	}
@@ -434,7 +435,7 @@ func (s *Server) jdyUpdate(_ *http.Request, body []byte) (any, *jdyErr) {
 	}
 	fields, err := s.convertData(req.Data)
 	if err != nil {
-		return nil, errf(4000, "%v", err)
+		return nil, dataErr(err, "")
 	}
 	st := s.jdy
 	st.mu.Lock()
@@ -560,11 +561,13 @@ func (s *Server) convertValue(w Widget, raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	switch w.Type {
-	case "text", "textarea", "combo", "radiogroup", "user":
+	case "text", "textarea", "combo", "radiogroup":
 		if _, ok := v.(string); !ok && v != nil {
 			return nil, fmt.Errorf("%s field wants a string, got %s", w.Type, jsonKind(v))
 		}
 		return v, nil
+	case "user", "usergroup":
+		return s.memberValue(w.Type, v)
 	case "number", "dept":
 		if v == nil {
 			return nil, nil
@@ -597,7 +600,7 @@ func (s *Server) convertValue(w Widget, raw json.RawMessage) (any, error) {
 		default:
 			return nil, fmt.Errorf("datetime wants a string or epoch milliseconds, got %s", jsonKind(v))
 		}
-	case "checkboxgroup", "combocheck", "usergroup", "deptgroup":
+	case "checkboxgroup", "combocheck", "deptgroup":
 		if _, ok := v.([]any); !ok && v != nil {
 			return nil, fmt.Errorf("%s field wants an array, got %s", w.Type, jsonKind(v))
 		}

@@ -119,7 +119,8 @@ type Server struct {
 	faults  *faultState
 	wecom   *wecomState
 	jdy     *jdyStore
-	widgets map[string]Widget // by request name
+	widgets map[string]Widget         // by request name
+	members atomic.Pointer[memberSet] // Jiandaoyun contacts (SetMembers); nil: every username exists
 
 	clockOffset atomic.Int64 // nanoseconds added to the real clock
 	throttled   atomic.Int64
