@@ -312,11 +312,12 @@ func (r *run) decideBatch(ctx context.Context, b *batch) error {
 }
 
 // resendable reports whether the batch may be resent under its
-// transaction_id: it holds exactly what was sent, its first send is inside
+// transaction_id: the form does not create again on a resend
+// (Options.NeverResendSameTxID), it holds exactly what was sent, its first send is inside
 // the replay window, and it has not been resent too often.
 func (r *run) resendable(b *batch) bool {
 	p := b.p
-	if p.LookupOnly || p.Resends >= maxResends || r.e.opts.Now().Sub(p.FirstSentAt) >= r.e.opts.ReplayWindow || len(p.Hashes) != len(b.items) {
+	if r.e.opts.NeverResendSameTxID || p.LookupOnly || p.Resends >= maxResends || r.e.opts.Now().Sub(p.FirstSentAt) >= r.e.opts.ReplayWindow || len(p.Hashes) != len(b.items) {
 		return false
 	}
 	for i, it := range b.items {

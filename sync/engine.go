@@ -60,6 +60,12 @@ type Options struct {
 	Now              func() time.Time
 	OnProgress       func(Progress)
 	OnPlan           func(PlanLine) // every record's plan line; nil to skip
+
+	// NeverResendSameTxID: a batch whose outcome is unknown is never sent
+	// again under its transaction_id; after the lookup its missing keys go
+	// into a batch with a new one. Set when a write probe found that the
+	// form creates again on such a resend (ProbeResult.Adapt).
+	NeverResendSameTxID bool
 }
 
 // Request is one run.

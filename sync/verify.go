@@ -93,6 +93,9 @@ func (e *Engine) scanForm(ctx context.Context, months map[string]bool) (*formInd
 			return nil, fmt.Errorf("read the form: %w", err)
 		}
 		for _, rec := range page {
+			if IsProbeKey(rec.Key) {
+				continue // a write probe's own record, on a form it should not be on
+			}
 			idx.count++
 			key, _, m, ok := normKey(rec.Key)
 			switch {

@@ -25,6 +25,7 @@ func checkCommand() *cli.Command {
 			"Exit codes: 0 every check passed; 1 a check could not complete (an API stayed unreachable\n" +
 			"after its retries: network, proxy or outage); 2 configuration, mapping or form;\n" +
 			"4 credentials, permission or plan.",
+		Flags:  probeFlags(),
 		Action: runCheck,
 	}
 }
@@ -115,6 +116,9 @@ func runCheck(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Bool(flagWriteProbe) {
+		return runWriteProbe(c, s)
+	}
 	cfg, log := s.cfg, s.log
 	ctx, cancel := context.WithTimeout(c.Context, 2*time.Minute)
 	defer cancel()
@@ -145,11 +149,14 @@ func runCheck(c *cli.Context) error {
 		l.failAPI("wecom token", err)
 	} else {
 		l.ok("wecom token", "corp "+cfg.WeCom.CorpID)
-		sample := checkWeCom(ctx, l, wc, cfg.WeCom.Users.Departments, wecom.Selection{
+		sel := wecom.Selection{
 			Departments: cfg.WeCom.Users.Departments, UserIDs: cfg.WeCom.Users.UserIDs, Exclude: cfg.WeCom.Users.Exclude,
-		}, s.today)
-		if compiled != nil && sample != nil {
-			checkLeaveUnits(l, compiled, sample)
+		}
+		if checkVisibleRange(ctx, l, wc, sel, s.today) {
+			sample := checkWeCom(ctx, l, wc, cfg.WeCom.Users.Departments, sel, s.today)
+			if compiled != nil && sample != nil {
+				checkLeaveUnits(l, compiled, sample)
+			}
 		}
 	}
 
@@ -157,7 +164,9 @@ func runCheck(c *cli.Context) error {
 	ws, err := jc.Widgets(ctx)
 	switch {
 	case err != nil:
-		l.failAPI("jiandaoyun form", err)
+		if !checkJiandaoyunPlan(l, err) {
+			l.failAPI("jiandaoyun form", err)
+		}
 	default:
 		l.ok("jiandaoyun form", fmt.Sprintf("app %s, form %s: %d fields", cfg.Jiandaoyun.AppID, cfg.Jiandaoyun.EntryID, len(ws)))
 		if compiled != nil {
@@ -168,6 +177,8 @@ func runCheck(c *cli.Context) error {
 			}
 		}
 	}
+
+	checkWriteBehaviour(l, cfg)
 
 	if err := l.result(); err != nil {
 		return err
@@ -206,7 +217,7 @@ func checkWeCom(ctx context.Context, l *checklist, wc *wecom.Client, depts []int
 	res, err := wc.MonthData(ctx, start, end, []string{users[0].UserID})
 	switch {
 	case err != nil:
-		l.failAPI("wecom month report", err)
+		failMonthReport(l, err)
 	case len(res.Rows) == 1:
 		l.ok("wecom month report", fmt.Sprintf("%s for %s", prev, users[0].UserID))
 		return res.Rows[0].Report

@@ -293,13 +293,14 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	started := time.Now()
 	rep := newReporter(job, st, started)
 	defer rep.close()
-	eng := sync.New(src, sink, cp, mapper, sync.Options{
+	opts := adaptToProbe(st, mapper, log, sync.Options{
 		Concurrency:      cfg.Jiandaoyun.Concurrency,
 		ConsistencyDelay: cfg.Jiandaoyun.ConsistencyDelay,
 		Log:              log,
 		OnProgress:       rep.progress,
 		OnPlan:           rep.plan,
 	})
+	eng := sync.New(src, sink, cp, mapper, opts)
 	sum := eng.Run(ctx, stop, sync.Request{Command: "sync", Months: job.months, Today: job.today, DryRun: job.dryRun, Force: job.force})
 	rep.close()
 	printSummary(job.out, sum)

@@ -150,3 +150,38 @@ func openStoreReadOnly(cfg *config.Config, timeout time.Duration) (*store.Store,
 	}
 	return s, nil
 }
+
+// adaptToProbe reads the last write probe's result from the store's meta
+// (`check --write-probe`) and adapts the engine to it: no resend under a
+// transaction_id the form creates again on, a consistency delay of at
+// least three times the worst list lag, and widget types that do not
+// round-trip always treated as changed on adoption. Without a store or a
+// result, opts stay as they are.
+func adaptToProbe(st *store.Store, mapper *mapping.Mapper, log zerolog.Logger, opts sync.Options) sync.Options {
+	if st == nil {
+		return opts
+	}
+	raw, err := st.GetMeta(sync.MetaWriteProbe)
+	if err != nil {
+		log.Warn().Err(err).Msg("could not read the write probe's result; syncing with the defaults")
+		return opts
+	}
+	p, err := sync.ParseProbeResult(raw)
+	if err != nil {
+		log.Warn().Err(err).Msg("syncing with the defaults; run `checkin-sync check --write-probe` again")
+		return opts
+	}
+	if p == nil {
+		return opts
+	}
+	opts, notes := p.Adapt(opts)
+	for _, n := range notes {
+		log.Info().Str("probed", p.Date).Msg(n)
+	}
+	if len(p.NotRoundTrip) > 0 {
+		mapper.TreatAsChanged(p.NotRoundTrip)
+		log.Info().Str("probed", p.Date).Strs("widget_types", p.NotRoundTrip).
+			Msg("these widget types do not read back as written: records holding them are always updated on adoption")
+	}
+	return opts
+}

@@ -57,6 +57,12 @@ type JDYBehaviour struct {
 	// writes that send no data_creator. The real default is the enterprise
 	// creator, which the fake shows as "admin"; "" keeps that.
 	Creator string
+
+	// LossyTypes are widget types whose values read back (data/list,
+	// data/get) other than written, as a form that reformats them would:
+	// text gains a trailing space, numbers 0.001. Nil: every value reads
+	// back as written.
+	LossyTypes []string
 }
 
 // PartialBatch makes a batch_create write only part of its data_list, as
@@ -73,6 +79,9 @@ func (s *Server) SetJDYBehaviour(b JDYBehaviour) {
 	st.mu.Lock()
 	st.behaviour = b
 	st.mu.Unlock()
+	for _, f := range s.addedForms() {
+		f.SetJDYBehaviour(b)
+	}
 }
 
 // JDYBehaviour returns the current switches.

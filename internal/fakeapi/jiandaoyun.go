@@ -90,7 +90,11 @@ func (s *Server) jdyHandler(ep string, write bool, h jdyFunc) http.HandlerFunc {
 			jdyError(w, 1, err.Error())
 			return
 		}
-		resp, jerr := h(r, body)
+		serve := h
+		if f := s.formFor(body); f != nil && f.formHandler(ep) != nil {
+			serve = f.formHandler(ep) // a form AddForm added answers for itself
+		}
+		resp, jerr := serve(r, body)
 		if dropAfter {
 			dropConnection(w)
 			return
@@ -239,8 +243,9 @@ func (s *Server) readShape(r *jdyRecord, fields []string) map[string]any {
 		for _, n := range []string{"creator", "updater", "createTime", "updateTime"} {
 			sys(n)
 		}
-		return st.addFields(m, r)
+		return s.lossy(st.addFields(m, r))
 	}
+	defer s.lossy(m)
 	for _, name := range fields {
 		switch name {
 		case "_id", "appId", "entryId":

@@ -32,6 +32,8 @@ type wecomState struct {
 	hidden   map[string]bool
 	spell    map[string]UserIDSpelling // by the company's userid
 	messages []string
+
+	hiddenDepts map[int]bool // departments outside the visible range (HideDepartment)
 }
 
 func newWecomState() *wecomState {
@@ -272,6 +274,10 @@ func (s *Server) handleDeptList(w http.ResponseWriter, r *http.Request) {
 		}
 		root = id
 	}
+	if s.isDeptHidden(root) {
+		wecomError(w, 60011, "")
+		return
+	}
 	depts := s.opts.Company.subtree(root)
 	if depts == nil {
 		wecomError(w, 60003, "")
@@ -297,6 +303,10 @@ func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) {
 	c := s.opts.Company
 	if _, ok := c.deptIdx[id]; !ok {
 		wecomError(w, 60003, "")
+		return
+	}
+	if s.isDeptHidden(id) {
+		wecomError(w, 60011, "")
 		return
 	}
 	out := []any{}
