@@ -25,6 +25,10 @@ func fakeServersCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8700", Usage: "loopback address to listen on"},
 			&cli.IntFlag{Name: "users", Value: 300, Usage: "employees in the sample company"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of the sample company"},
+			&cli.StringFlag{Name: "scratch-form", Usage: "also serve a scratch form with this entry_id, for `check --write-probe`"},
+			&cli.StringFlag{Name: "tx-mode", Value: "dedupe", Usage: "how batch_create treats a known transaction_id: dedupe, overwrite, ignore or reject"},
+			&cli.IntFlag{Name: "resend-code", Value: 17026, Usage: "with --tx-mode reject: the code a resend gets"},
+			&cli.DurationFlag{Name: "list-lag", Usage: "how long a new record stays out of data/list"},
 		},
 		Action: runFakeServers,
 	}
@@ -39,8 +43,17 @@ func runFakeServers(c *cli.Context) error {
 	if !httpx.IsLoopback(host) {
 		return usageErr("the fakes serve loopback only: use 127.0.0.1:PORT", "--listen %q is not a loopback address", addr)
 	}
+	modes := map[string]fakeapi.TxMode{"dedupe": fakeapi.TxDedupe, "overwrite": fakeapi.TxOverwrite, "ignore": fakeapi.TxIgnore, "reject": fakeapi.TxReject}
+	mode, ok := modes[c.String("tx-mode")]
+	if !ok {
+		return usageErr("use dedupe, overwrite, ignore or reject", "--tx-mode %q is not a mode", c.String("tx-mode"))
+	}
 	srv := fakeapi.New(fakeapi.Options{Company: fakeapi.NewCompany(c.Int64("seed"), c.Int("users"))})
 	defer srv.Close()
+	if id := c.String("scratch-form"); id != "" {
+		srv.AddForm(id)
+	}
+	srv.SetJDYBehaviour(fakeapi.JDYBehaviour{TxMode: mode, ResendCode: c.Int("resend-code"), ListLag: c.Duration("list-lag")})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -51,6 +64,9 @@ func runFakeServers(c *cli.Context) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "Fake WeCom and fake Jiandaoyun are serving %d employees on %s\n\n", c.Int("users"), base)
 	printFakeSetup(w, base, cr)
+	if id := c.String("scratch-form"); id != "" {
+		fmt.Fprintf(w, "\nA scratch form for the write probe: checkin-sync check --write-probe --entry-id %s --yes\n", id)
+	}
 
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
