@@ -50,8 +50,8 @@ type batch struct {
 	inherited bool // left pending by an earlier run: its records get their plan lines here
 }
 
-// newTxID returns a random UUID (version 4) for a batch's transaction_id.
-func newTxID() string {
+// NewTxID returns a random UUID (version 4) for a batch's transaction_id.
+func NewTxID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
@@ -61,7 +61,7 @@ func newTxID() string {
 
 // newPending describes a batch about to be sent for the first time.
 func newPending(m month.Month, items []item, now time.Time) store.Pending {
-	p := store.Pending{TxID: newTxID(), Month: m.String(), FirstSentAt: now, LastSentAt: now,
+	p := store.Pending{TxID: NewTxID(), Month: m.String(), FirstSentAt: now, LastSentAt: now,
 		UserIDs: make([]string, len(items)), Hashes: make([]uint64, len(items))}
 	for i, it := range items {
 		p.UserIDs[i] = it.storeID

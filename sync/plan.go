@@ -34,8 +34,8 @@ type item struct {
 
 func (r *run) newItem(userID string, m month.Month) item {
 	it := item{userID: userID, storeID: strings.ToLower(userID), key: r.e.mapper.Key(userID, m)}
-	if legacy := userID + "|" + m.String(); legacy != it.key {
-		it.legacyKey = legacy
+	if it.storeID != userID { // only a userid with capitals has another spelling
+		it.legacyKey = userID + "|" + m.String()
 	}
 	return it
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -305,7 +304,7 @@ func (p *prober) measure(ctx context.Context, sample mapping.Input) error {
 	// 1. Resend under the same transaction_id, at once and after a wait.
 	keys := []string{p.key("resend"), p.key("resend")}
 	data := []json.RawMessage{keyOnly(kf, keys[0]), keyOnly(kf, keys[1])}
-	tx := newProbeTxID()
+	tx := sync.NewTxID()
 	first, err := p.create(ctx, tx, keys, data)
 	if err != nil {
 		return fmt.Errorf("batch_create: %w", err)
@@ -328,7 +327,7 @@ func (p *prober) measure(ctx context.Context, sample mapping.Input) error {
 	// 2. List lag.
 	for i := 0; i < probeLagSamples; i++ {
 		k := p.key("lag")
-		if _, err := p.create(ctx, newProbeTxID(), []string{k}, []json.RawMessage{keyOnly(kf, k)}); err != nil {
+		if _, err := p.create(ctx, sync.NewTxID(), []string{k}, []json.RawMessage{keyOnly(kf, k)}); err != nil {
 			return fmt.Errorf("batch_create: %w", err)
 		}
 		t0 := time.Now()
@@ -451,7 +450,7 @@ func (p *prober) roundTrip(ctx context.Context, sample mapping.Input) error {
 	if err != nil {
 		return fmt.Errorf("map the sample report: %w", err)
 	}
-	res, err := p.create(ctx, newProbeTxID(), []string{k}, []json.RawMessage{data})
+	res, err := p.create(ctx, sync.NewTxID(), []string{k}, []json.RawMessage{data})
 	if err != nil {
 		return fmt.Errorf("batch_create: %w", err)
 	}
@@ -632,7 +631,7 @@ func (p *prober) inFilter(ctx context.Context) error {
 		keys[i] = p.key("in")
 		data[i] = keyOnly(kf, keys[i])
 	}
-	if _, err := p.create(ctx, newProbeTxID(), keys, data); err != nil {
+	if _, err := p.create(ctx, sync.NewTxID(), keys, data); err != nil {
 		return fmt.Errorf("batch_create: %w", err)
 	}
 	n := probeInValues
@@ -802,15 +801,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// newProbeTxID is a random UUID (version 4), as batch_create wants.
-func newProbeTxID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // report prints the measurements, what each means and what sync does.

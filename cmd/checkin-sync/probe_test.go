@@ -33,7 +33,7 @@ func TestProbeEmptyValues(t *testing.T) {
 
 func TestProbeTxIDIsAUUID(t *testing.T) {
 	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-	a, b := newProbeTxID(), newProbeTxID()
+	a, b := sync.NewTxID(), sync.NewTxID()
 	if !re.MatchString(a) || a == b {
 		t.Fatalf("transaction ids %q, %q", a, b)
 	}

@@ -12,7 +12,6 @@ import (
 	"checkin-sync/internal/config"
 	"checkin-sync/internal/month"
 	"checkin-sync/sync"
-	"checkin-sync/wecom"
 )
 
 func rebuildCommand() *cli.Command {
@@ -59,9 +58,8 @@ func runRebuild(ctx context.Context, cfg *config.Config, log zerolog.Logger, mon
 	if err := bindStore(st, cfg); err != nil {
 		return err
 	}
-	src := sync.WeComSource{Client: wc, Selection: wecom.Selection{}} // not called: rebuild reads only the form
-	sink := sync.JiandaoyunSink{Client: jc, KeyField: mapper.KeyField(), Fields: mapper.ReadFields()}
-	eng := sync.New(src, sink, st, mapper, sync.Options{Log: log})
+	// The source is not called: rebuild reads only the form.
+	eng := sync.New(newSource(wc, cfg), newSink(jc, mapper, false), st, mapper, sync.Options{Log: log})
 	rep, err := eng.Rebuild(ctx, months)
 	if rep != nil {
 		printRebuild(w, rep)

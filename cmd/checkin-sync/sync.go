@@ -18,7 +18,6 @@ import (
 	"checkin-sync/internal/month"
 	"checkin-sync/store"
 	"checkin-sync/sync"
-	"checkin-sync/wecom"
 )
 
 func syncCommand() *cli.Command {
@@ -234,11 +233,7 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	src := &listedOnce{Source: sync.WeComSource{Client: wc, Selection: wecom.Selection{
-		Departments: cfg.WeCom.Users.Departments,
-		UserIDs:     cfg.WeCom.Users.UserIDs,
-		Exclude:     cfg.WeCom.Users.Exclude,
-	}}}
+	src := &listedOnce{Source: newSource(wc, cfg)}
 	if len(job.months) > longRangeMonths {
 		if err := estimateRun(ctx, job, src); err != nil {
 			return 0, err
@@ -286,10 +281,7 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 		}
 	}
 
-	var sink sync.Sink = sync.JiandaoyunSink{Client: jc, KeyField: mapper.KeyField(), Fields: mapper.ReadFields()}
-	if job.dryRun {
-		sink = sync.DryRunSink{Sink: sink}
-	}
+	sink := newSink(jc, mapper, job.dryRun)
 	started := time.Now()
 	rep := newReporter(job, st, started)
 	defer rep.close()

@@ -18,7 +18,6 @@ import (
 	"checkin-sync/internal/month"
 	"checkin-sync/store"
 	"checkin-sync/sync"
-	"checkin-sync/wecom"
 )
 
 func verifyCommand() *cli.Command {
@@ -105,11 +104,7 @@ func runVerify(ctx, stop context.Context, job verifyJob) (*sync.VerifyReport, er
 	if err != nil {
 		return nil, err
 	}
-	src := sync.WeComSource{Client: wc, Selection: wecom.Selection{
-		Departments: cfg.WeCom.Users.Departments,
-		UserIDs:     cfg.WeCom.Users.UserIDs,
-		Exclude:     cfg.WeCom.Users.Exclude,
-	}}
+	src := newSource(wc, cfg)
 	var cp sync.Checkpoints
 	var st *store.Store
 	if job.dryRun {
@@ -135,10 +130,7 @@ func runVerify(ctx, stop context.Context, job verifyJob) (*sync.VerifyReport, er
 			return nil, err
 		}
 	}
-	var sink sync.Sink = sync.JiandaoyunSink{Client: jc, KeyField: mapper.KeyField(), Fields: mapper.ReadFields()}
-	if job.dryRun {
-		sink = sync.DryRunSink{Sink: sink}
-	}
+	sink := newSink(jc, mapper, job.dryRun)
 	// Repair plan lines go with the text output; under --json, to stderr.
 	planOut := job.out
 	if job.json {

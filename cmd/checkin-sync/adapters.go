@@ -1,4 +1,4 @@
-package sync
+package main
 
 import (
 	"context"
@@ -7,22 +7,35 @@ import (
 	"slices"
 	"time"
 
+	"checkin-sync/internal/config"
 	"checkin-sync/internal/month"
 	"checkin-sync/internal/retry"
 	"checkin-sync/jiandaoyun"
+	"checkin-sync/mapping"
+	"checkin-sync/sync"
 	"checkin-sync/wecom"
 )
 
-// WeComSource adapts the WeCom client to Source.
-type WeComSource struct {
+// The engine speaks its own types (sync.Source, sync.Sink); these adapters
+// translate the two clients into them, so that only the wiring layer knows
+// both sides.
+
+// wecomSource adapts the WeCom client to sync.Source.
+type wecomSource struct {
 	Client    *wecom.Client
 	Selection wecom.Selection
 }
 
-var _ Source = WeComSource{}
+var _ sync.Source = wecomSource{}
+
+// newSource is the configured user selection over the WeCom client.
+func newSource(wc *wecom.Client, cfg *config.Config) wecomSource {
+	u := cfg.WeCom.Users
+	return wecomSource{Client: wc, Selection: wecom.Selection{Departments: u.Departments, UserIDs: u.UserIDs, Exclude: u.Exclude}}
+}
 
 // Users lists the selected users.
-func (s WeComSource) Users(ctx context.Context) ([]string, error) {
+func (s wecomSource) Users(ctx context.Context) ([]string, error) {
 	us, err := s.Client.Users(ctx, s.Selection)
 	if err != nil {
 		return nil, err
@@ -35,34 +48,44 @@ func (s WeComSource) Users(ctx context.Context) ([]string, error) {
 }
 
 // MonthData fetches one batch of reports.
-func (s WeComSource) MonthData(ctx context.Context, start, end month.Date, userids []string) (Fetched, error) {
+func (s wecomSource) MonthData(ctx context.Context, start, end month.Date, userids []string) (sync.Fetched, error) {
 	res, err := s.Client.MonthData(ctx, start, end, userids)
 	if err != nil {
-		return Fetched{}, err
+		return sync.Fetched{}, err
 	}
-	out := Fetched{Missing: res.Missing, Multiple: res.Multiple, Reports: make([]Report, len(res.Rows))}
+	out := sync.Fetched{Missing: res.Missing, Multiple: res.Multiple, Reports: make([]sync.Report, len(res.Rows))}
 	for i, r := range res.Rows {
-		out.Reports[i] = Report{UserID: r.UserID, Report: r.Report}
+		out.Reports[i] = sync.Report{UserID: r.UserID, Report: r.Report}
 	}
 	for _, sk := range res.Skipped {
-		out.Skipped = append(out.Skipped, SkippedUser{UserID: sk.UserID, Reason: sk.Reason})
+		out.Skipped = append(out.Skipped, sync.SkippedUser{UserID: sk.UserID, Reason: sk.Reason})
 	}
 	return out, nil
 }
 
 // Stats counts calls per endpoint.
-func (s WeComSource) Stats() map[string]retry.EndpointStats { return s.Client.Stats() }
+func (s wecomSource) Stats() map[string]retry.EndpointStats { return s.Client.Stats() }
 
-// JiandaoyunSink adapts the Jiandaoyun client to Sink. Lookups ask for the
+// jiandaoyunSink adapts the Jiandaoyun client to sync.Sink. Lookups ask for the
 // key, the mapped fields and the two system fields the two-writer rule
 // needs.
-type JiandaoyunSink struct {
+type jiandaoyunSink struct {
 	Client   *jiandaoyun.Client
 	KeyField string
 	Fields   []string // mapped request names to read back
 }
 
-var _ Sink = JiandaoyunSink{}
+var _ sync.Sink = jiandaoyunSink{}
+
+// newSink reads back the key and every mapped field; a dry run refuses
+// every write.
+func newSink(jc *jiandaoyun.Client, mapper *mapping.Mapper, dryRun bool) sync.Sink {
+	var sink sync.Sink = jiandaoyunSink{Client: jc, KeyField: mapper.KeyField(), Fields: mapper.ReadFields()}
+	if dryRun {
+		sink = sync.DryRunSink{Sink: sink}
+	}
+	return sink
+}
 
 // System fields asked for with every lookup.
 const (
@@ -71,7 +94,7 @@ const (
 )
 
 // Lookup finds every record of keys.
-func (s JiandaoyunSink) Lookup(ctx context.Context, keys []string) ([]FormRecord, error) {
+func (s jiandaoyunSink) Lookup(ctx context.Context, keys []string) ([]sync.FormRecord, error) {
 	fields := append(append([]string(nil), s.Fields...), fieldCreator, fieldCreateTime)
 	rows, err := s.Client.FindByKeys(ctx, s.KeyField, keys, fields)
 	if err != nil {
@@ -82,7 +105,7 @@ func (s JiandaoyunSink) Lookup(ctx context.Context, keys []string) ([]FormRecord
 
 // Scan reads one page of the whole form with the data_id cursor, asking
 // for the key, the mapped fields and the system fields of Lookup.
-func (s JiandaoyunSink) Scan(ctx context.Context, after string, limit int) ([]FormRecord, error) {
+func (s jiandaoyunSink) Scan(ctx context.Context, after string, limit int) ([]sync.FormRecord, error) {
 	fields := []string{s.KeyField}
 	for _, f := range append(append([]string(nil), s.Fields...), fieldCreator, fieldCreateTime) {
 		if f != "" && !slices.Contains(fields, f) {
@@ -96,15 +119,15 @@ func (s JiandaoyunSink) Scan(ctx context.Context, after string, limit int) ([]Fo
 	return s.formRecords(rows), nil
 }
 
-func (s JiandaoyunSink) formRecords(rows []map[string]any) []FormRecord {
-	out := make([]FormRecord, 0, len(rows))
+func (s jiandaoyunSink) formRecords(rows []map[string]any) []sync.FormRecord {
+	out := make([]sync.FormRecord, 0, len(rows))
 	for _, row := range rows {
 		id, _ := row["_id"].(string)
 		key, _ := row[s.KeyField].(string)
 		if id == "" {
 			continue
 		}
-		fr := FormRecord{DataID: id, Key: key, Row: row}
+		fr := sync.FormRecord{DataID: id, Key: key, Row: row}
 		if c, ok := row[fieldCreator].(map[string]any); ok {
 			fr.Creator, _ = c["username"].(string)
 		}
@@ -119,7 +142,7 @@ func (s JiandaoyunSink) formRecords(rows []map[string]any) []FormRecord {
 }
 
 // Create sends one batch_create.
-func (s JiandaoyunSink) Create(ctx context.Context, txID string, records []json.RawMessage) (int, []string, error) {
+func (s jiandaoyunSink) Create(ctx context.Context, txID string, records []json.RawMessage) (int, []string, error) {
 	res, err := s.Client.BatchCreate(ctx, txID, records)
 	if err != nil {
 		return 0, nil, err
@@ -128,12 +151,12 @@ func (s JiandaoyunSink) Create(ctx context.Context, txID string, records []json.
 }
 
 // Update sends one update.
-func (s JiandaoyunSink) Update(ctx context.Context, dataID string, data json.RawMessage) error {
+func (s jiandaoyunSink) Update(ctx context.Context, dataID string, data json.RawMessage) error {
 	return s.Client.Update(ctx, dataID, data)
 }
 
 // Get reads one record.
-func (s JiandaoyunSink) Get(ctx context.Context, dataID string) (map[string]any, error) {
+func (s jiandaoyunSink) Get(ctx context.Context, dataID string) (map[string]any, error) {
 	rec, err := s.Client.Get(ctx, dataID)
 	if err != nil {
 		return nil, fmt.Errorf("read record %s: %w", dataID, err)
@@ -142,9 +165,9 @@ func (s JiandaoyunSink) Get(ctx context.Context, dataID string) (map[string]any,
 }
 
 // Delete removes one record.
-func (s JiandaoyunSink) Delete(ctx context.Context, dataID string) error {
+func (s jiandaoyunSink) Delete(ctx context.Context, dataID string) error {
 	return s.Client.Delete(ctx, dataID)
 }
 
 // Stats counts calls per endpoint.
-func (s JiandaoyunSink) Stats() map[string]retry.EndpointStats { return s.Client.Stats() }
+func (s jiandaoyunSink) Stats() map[string]retry.EndpointStats { return s.Client.Stats() }
