@@ -54,6 +54,7 @@ const DefaultConsistencyDelay = 10 * time.Second
 // Options configure an Engine.
 type Options struct {
 	Concurrency      int           // Jiandaoyun requests in flight; the Sink enforces its own limit too
+	FetchInFlight    int           // month-data requests in flight; 1 when zero. The Source paces them
 	ReplayWindow     time.Duration // DefaultReplayWindow when zero
 	ConsistencyDelay time.Duration // DefaultConsistencyDelay when zero
 	Log              zerolog.Logger
@@ -134,6 +135,9 @@ func New(src Source, sink Sink, cp Checkpoints, mapper *mapping.Mapper, opts Opt
 	}
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 1
+	}
+	if opts.FetchInFlight < 1 {
+		opts.FetchInFlight = 1
 	}
 	return &Engine{src: src, sink: sink, cp: cp, mapper: mapper, opts: opts}
 }
@@ -471,6 +475,14 @@ func (r *run) plan(line PlanLine) {
 	if r.e.opts.OnPlan != nil {
 		r.e.opts.OnPlan(line)
 	}
+}
+
+// addTotal grows the records the progress counts toward, as users are
+// listed.
+func (r *run) addTotal(n int) {
+	r.mu.Lock()
+	r.total += n
+	r.mu.Unlock()
 }
 
 func (r *run) progress(m string, n int) {

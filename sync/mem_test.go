@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	stdsync "sync"
@@ -35,8 +36,12 @@ type memSource struct {
 	users   []string
 	rejects map[string]map[string]bool // month -> userid -> rejected as unknown
 	upper   bool                       // list and report every userid in upper case
-	mu      stdsync.Mutex
-	calls   int
+	// listGate, when set, holds the listing after its first group until
+	// it is closed.
+	listGate chan struct{}
+	fetched  map[string]int // month|userid -> times asked for
+	mu       stdsync.Mutex
+	calls    int
 }
 
 func (s *memSource) spell(u string) string {
@@ -46,12 +51,28 @@ func (s *memSource) spell(u string) string {
 	return u
 }
 
-func (s *memSource) Users(context.Context) ([]string, error) {
+// Users lists the users in groups of 37, as departments would, the first
+// group again at the end (users in two departments). With listGate set, it
+// waits once a first batch of users is known, until the gate opens.
+func (s *memSource) Users(ctx context.Context, found func([]string)) error {
 	out := make([]string, len(s.users))
 	for i, u := range s.users {
 		out[i] = s.spell(u)
 	}
-	return out, nil
+	for i := 0; i < len(out); i += 37 {
+		found(out[i:min(i+37, len(out))])
+		if i < fetchBatch && i+37 >= fetchBatch && s.listGate != nil {
+			select {
+			case <-s.listGate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	if len(out) > 0 {
+		found(out[:min(37, len(out))])
+	}
+	return nil
 }
 
 func (s *memSource) MonthData(_ context.Context, start, _ month.Date, userids []string) (Fetched, error) {
@@ -59,6 +80,14 @@ func (s *memSource) MonthData(_ context.Context, start, _ month.Date, userids []
 	s.calls++
 	s.mu.Unlock()
 	m := start.Month()
+	s.mu.Lock()
+	if s.fetched == nil {
+		s.fetched = map[string]int{}
+	}
+	for _, u := range userids {
+		s.fetched[m.String()+"|"+strings.ToLower(u)]++
+	}
+	s.mu.Unlock()
 	var out Fetched
 	byLower := map[string]string{}
 	for _, u := range s.users {
@@ -132,6 +161,7 @@ type memSink struct {
 	afterCreate func()          // runs, under the lock, after each create writes
 	calls       map[string]int
 	updates     []json.RawMessage // every update's payload
+	sent        [][]string        // the keys of every create call, in the order sent
 }
 
 func newMemSink(keyField string, now func() time.Time) *memSink {
@@ -226,6 +256,11 @@ func (s *memSink) Create(_ context.Context, txID string, records []json.RawMessa
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls["create"]++
+	keys := make([]string, len(records))
+	for i, rec := range records {
+		keys[i], _ = flatRow(rec)[s.keyField].(string)
+	}
+	s.sent = append(s.sent, keys)
 	if prev, ok := s.txs[txID]; ok {
 		switch s.mode {
 		case txDedupe:
@@ -360,6 +395,13 @@ func (s *memSink) Scan(_ context.Context, after string, limit int) ([]FormRecord
 func (s *memSink) Stats() map[string]retry.EndpointStats { return nil }
 
 // perKey counts records per key.
+// batchKeys returns the keys of every create call, in the order sent.
+func (s *memSink) batchKeys() [][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sent)
+}
+
 func (s *memSink) perKey() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -661,7 +703,7 @@ func (r *memRig) runWithPlan(req Request, onPlan func(PlanLine), months ...month
 		sink, cp = DryRunSink{Sink: r.sink}, readOnlyMem{r.cp}
 	}
 	eng := New(r.src, sink, cp, r.mapper, Options{
-		Concurrency: 3, ConsistencyDelay: time.Millisecond, Log: zerolog.Nop(), Now: r.clock, OnPlan: onPlan,
+		Concurrency: 3, FetchInFlight: 3, ConsistencyDelay: time.Millisecond, Log: zerolog.Nop(), Now: r.clock, OnPlan: onPlan,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -3,8 +3,11 @@ package sync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"checkin-sync/internal/apierr"
@@ -57,49 +60,70 @@ type fetchedBatch struct {
 	end   *monthEnd
 }
 
-// syncMonths lists the users once, then fetches every month in batches
-// while the batches already fetched are planned and written.
+// syncMonths lists the users once and fetches every month in batches of
+// 100 users, while the batches already fetched are planned and written.
+// Listing, fetching and writing overlap: the first batch is fetched as
+// soon as 100 users are known.
 func (r *run) syncMonths(ctx context.Context) ([]monthEnd, error) {
 	if len(r.req.Months) == 0 {
 		return nil, nil
 	}
+	users := newUserList()
 	if r.repair() {
 		n := 0
 		for _, us := range r.req.Only {
 			n += len(us)
 		}
-		r.mu.Lock()
-		r.total = n
-		r.mu.Unlock()
-		ch := make(chan fetchedBatch, 2)
-		go r.fetch(ctx, nil, ch)
-		return r.planFetched(ctx, ch)
+		r.addTotal(n)
+		users.finish(nil)
+	} else {
+		go r.listUsers(ctx, users)
 	}
-	users, err := r.e.src.Users(ctx)
-	if err != nil {
-		if r.isStop(ctx, err) {
-			return nil, errStopped
-		}
-		return nil, r.fatal(fmt.Errorf("list users: %w", err))
-	}
-	r.mu.Lock()
-	r.total = len(users) * len(r.req.Months)
-	r.mu.Unlock()
-	r.log.Info().Int("users", len(users)).Int("months", len(r.req.Months)).Msg("users listed")
-	if len(users) == 0 {
-		r.warnOnce("no-users", "no user to sync: the departments hold none the app can see, or wecom.users.exclude removes every one")
-	}
-
 	ch := make(chan fetchedBatch, 2)
 	go r.fetch(ctx, users, ch)
 	return r.planFetched(ctx, ch)
 }
 
-// planFetched plans and writes the fetched batches as they come.
+// listUsers fills users from the source; the fetcher reports a failure.
+func (r *run) listUsers(ctx context.Context, users *userList) {
+	err := r.e.src.Users(ctx, func(ids []string) {
+		if n := users.add(ids); n > 0 {
+			r.addTotal(n * len(r.req.Months))
+		}
+	})
+	if err == nil {
+		ids, _, _ := users.wait(ctx, 0)
+		r.log.Info().Int("users", len(ids)).Int("months", len(r.req.Months)).Msg("users listed")
+		if len(ids) == 0 {
+			r.warnOnce("no-users", "no user to sync: the departments hold none the app can see, or wecom.users.exclude removes every one")
+		}
+	}
+	users.finish(err)
+}
+
+// planFetched plans and writes the fetched batches as they come, several
+// at a time, so that one batch's lookup does not hold up the next.
 func (r *run) planFetched(ctx context.Context, ch <-chan fetchedBatch) ([]monthEnd, error) {
 	failedFetch := map[string]bool{}
 	var ends []monthEnd
-	var firstErr error
+	var (
+		wg       stdsync.WaitGroup
+		errMu    stdsync.Mutex
+		firstErr error
+	)
+	setErr := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+	}
+	failed := func() bool {
+		errMu.Lock()
+		defer errMu.Unlock()
+		return firstErr != nil
+	}
+	planning := make(chan struct{}, r.e.opts.Concurrency)
 	for msg := range ch {
 		m := msg.month.String()
 		switch {
@@ -110,26 +134,34 @@ func (r *run) planFetched(ctx context.Context, ch <-chan fetchedBatch) ([]monthE
 		case msg.err != nil:
 			failedFetch[m] = true
 			if apierr.IsFatal(msg.err) || r.isStop(ctx, msg.err) {
-				if firstErr == nil {
-					firstErr = msg.err
-				}
+				setErr(msg.err)
 				continue
 			}
 			for _, u := range msg.users {
-				if err := r.recordFailure(m, r.e.mapper.Key(u, msg.month), fmt.Errorf("fetch from WeCom: %w", msg.err), false); err != nil && firstErr == nil {
-					firstErr = err
+				if err := r.recordFailure(m, r.e.mapper.Key(u, msg.month), fmt.Errorf("fetch from WeCom: %w", msg.err), false); err != nil {
+					setErr(err)
 				}
 			}
 		default:
-			if firstErr != nil || r.stopped() {
+			if failed() || r.stopped() {
 				continue
 			}
-			if err := r.processBatch(ctx, msg.month, msg.users, msg.res); err != nil && firstErr == nil {
-				firstErr = err
+			select {
+			case planning <- struct{}{}:
+			case <-ctx.Done():
+				continue
 			}
-			r.progress(m, len(msg.users))
+			wg.Add(1)
+			go func(msg fetchedBatch) {
+				defer func() { <-planning; wg.Done() }()
+				if err := r.processBatch(ctx, msg.month, msg.users, msg.res); err != nil {
+					setErr(err)
+				}
+				r.progress(msg.month.String(), len(msg.users))
+			}(msg)
 		}
 	}
+	wg.Wait()
 	switch {
 	case firstErr == nil && r.stopped():
 		return ends, errStopped
@@ -143,48 +175,92 @@ func (r *run) planFetched(ctx context.Context, ch <-chan fetchedBatch) ([]monthE
 	return ends, firstErr
 }
 
-// fetch requests each month's reports in batches of 100 users. A user the
-// source rejects in one month is still asked for in the others.
-func (r *run) fetch(ctx context.Context, users []string, out chan<- fetchedBatch) {
-	defer close(out)
-	all := users
+// fetch requests each month's reports in batches of 100 users, several
+// requests in flight so that latency does not leave the rate unused; the
+// source's limiter paces them. A month's end is reported after all its
+// batches. A user the source rejects in one month is still asked for in
+// the others.
+func (r *run) fetch(ctx context.Context, users *userList, out chan<- fetchedBatch) {
+	var inFlight stdsync.WaitGroup
+	defer func() {
+		inFlight.Wait()
+		close(out)
+	}()
+	slots := make(chan struct{}, r.e.opts.FetchInFlight)
+	var halted atomic.Bool // a fetch failed fatally or met the stop
 	for _, m := range r.req.Months {
-		if r.repair() {
-			users = r.req.Only[m]
-		} else {
-			users = all
-		}
 		start, end, ok := m.Span(r.req.Today)
 		if !ok {
 			out <- fetchedBatch{month: m, end: &monthEnd{month: m, note: "the month has no complete day yet"}}
 			continue
 		}
-		skipped := false
-		for i := 0; i < len(users) && !skipped; i += fetchBatch {
+		var monthFetches stdsync.WaitGroup
+		var skipped atomic.Bool // the source refused the month's range
+		for i := 0; ; {
+			var ids []string
+			var done bool
+			var err error
+			if r.repair() {
+				ids, done = r.req.Only[m], true
+			} else {
+				ids, done, err = users.wait(ctx, i+fetchBatch)
+			}
+			switch {
+			case err != nil && r.isStop(ctx, err):
+				out <- fetchedBatch{month: m, users: ids[min(i, len(ids)):], err: errStopped}
+				return
+			case err != nil:
+				r.fatal(fmt.Errorf("list users: %w", err))
+				return
+			case halted.Load():
+				return // the failure is reported; the month stays unfinished
+			}
+			if skipped.Load() || i >= len(ids) && done {
+				break
+			}
 			if r.stopped() || ctx.Err() != nil {
-				out <- fetchedBatch{month: m, users: users[i:], err: errStopped}
+				out <- fetchedBatch{month: m, users: ids[i:], err: errStopped}
 				return
 			}
-			chunk := users[i:min(i+fetchBatch, len(users))]
-			res, err := r.e.src.MonthData(ctx, start, end, chunk)
-			switch {
-			case err == nil:
-				out <- fetchedBatch{month: m, users: chunk, res: res}
-			case apierr.ClassOf(err) == apierr.NoCompleteDay:
-				// The source refused a one-day range: the month waits a day.
-				r.warnOnce("no-complete-day-"+m.String(), fmt.Sprintf("%s: WeCom refused a one-day range; the month is skipped until tomorrow", m))
-				out <- fetchedBatch{month: m, end: &monthEnd{month: m, note: "WeCom refused a one-day range"}}
-				skipped = true
-			default:
-				out <- fetchedBatch{month: m, users: chunk, err: err}
-				if apierr.IsFatal(err) || r.isStop(ctx, err) {
-					return
-				}
+			chunk := ids[i:min(i+fetchBatch, len(ids))]
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				out <- fetchedBatch{month: m, users: ids[i:], err: errStopped}
+				return
 			}
+			i += len(chunk)
+			monthFetches.Add(1)
+			inFlight.Add(1)
+			go func() {
+				defer func() { <-slots; monthFetches.Done(); inFlight.Done() }()
+				res, err := r.e.src.MonthData(ctx, start, end, chunk)
+				switch {
+				case err == nil:
+					out <- fetchedBatch{month: m, users: chunk, res: res}
+				case apierr.ClassOf(err) == apierr.NoCompleteDay:
+					// The source refused a one-day range: the month waits a day.
+					if skipped.CompareAndSwap(false, true) {
+						r.warnOnce("no-complete-day-"+m.String(), fmt.Sprintf("%s: WeCom refused a one-day range; the month is skipped until tomorrow", m))
+					}
+				default:
+					out <- fetchedBatch{month: m, users: chunk, err: err}
+					if apierr.IsFatal(err) || r.isStop(ctx, err) {
+						halted.Store(true)
+					}
+				}
+			}()
 		}
-		if !skipped {
+		inFlight.Add(1)
+		go func() {
+			defer inFlight.Done()
+			monthFetches.Wait()
+			if skipped.Load() {
+				out <- fetchedBatch{month: m, end: &monthEnd{month: m, note: "WeCom refused a one-day range"}}
+				return
+			}
 			out <- fetchedBatch{month: m, end: &monthEnd{month: m, last: end, fetchedAll: true}}
-		}
+		}()
 	}
 }
 
@@ -235,6 +311,9 @@ func (r *run) processBatch(ctx context.Context, m month.Month, users []string, r
 	if len(items) == 0 {
 		return nil
 	}
+	// Users come in listing order; a batch in key order is appended to
+	// the store's pages instead of splitting them.
+	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.storeID, b.storeID) })
 
 	ids := make([]string, len(items))
 	for i, it := range items {

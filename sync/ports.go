@@ -31,8 +31,10 @@ type Fetched struct {
 
 // Source is where month reports come from (WeCom).
 type Source interface {
-	// Users lists the userids to sync, once per run.
-	Users(ctx context.Context) ([]string, error)
+	// Users lists the userids to sync, once per run. It hands them to
+	// found as they become known, so that fetching starts before the
+	// listing ends; found is called from one goroutine at a time.
+	Users(ctx context.Context, found func(userids []string)) error
 	// MonthData fetches the reports of up to 100 users for start..end.
 	MonthData(ctx context.Context, start, end month.Date, userids []string) (Fetched, error)
 	Stats() map[string]retry.EndpointStats

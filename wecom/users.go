@@ -62,23 +62,27 @@ func (c *Client) Departments(ctx context.Context, root int) ([]Department, error
 	return out, nil
 }
 
+// listInFlight bounds the department listings in flight: under latency one
+// at a time cannot reach the listing pace, and more than a few would only
+// queue on the limiter.
+const listInFlight = 4
+
 // Users lists the users to sync: the explicit userids, or every user in
 // the configured departments and their sub-departments. The result is
 // deduplicated (a user can sit in several departments; userids compare
 // ignoring case, as WeCom treats them), has Exclude removed, and is sorted
 // by UserID.
 func (c *Client) Users(ctx context.Context, sel Selection) ([]User, error) {
-	excluded := make(map[string]bool, len(sel.Exclude))
-	for _, id := range sel.Exclude {
-		excluded[strings.ToLower(id)] = true
-	}
 	byID := map[string]*User{}
-	add := func(u User) {
-		k := strings.ToLower(u.UserID)
-		if u.UserID == "" || excluded[k] {
-			return
-		}
-		if have, ok := byID[k]; ok {
+	err := c.eachUser(ctx, sel, func(users []User) {
+		for _, u := range users {
+			k := strings.ToLower(u.UserID)
+			have, ok := byID[k]
+			if !ok {
+				u.Departments = slices.Clone(u.Departments)
+				byID[k] = &u
+				continue
+			}
 			for _, d := range u.Departments {
 				if !slices.Contains(have.Departments, d) {
 					have.Departments = append(have.Departments, d)
@@ -87,32 +91,11 @@ func (c *Client) Users(ctx context.Context, sel Selection) ([]User, error) {
 			if have.Name == "" {
 				have.Name = u.Name
 			}
-			return
 		}
-		u.Departments = slices.Clone(u.Departments)
-		byID[k] = &u
+	})
+	if err != nil {
+		return nil, err
 	}
-
-	if len(sel.UserIDs) > 0 {
-		for _, id := range sel.UserIDs {
-			add(User{UserID: strings.TrimSpace(id)})
-		}
-	} else {
-		depts, err := c.walk(ctx, sel.Departments)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range depts {
-			users, err := c.deptUsers(ctx, d)
-			if err != nil {
-				return nil, err
-			}
-			for _, u := range users {
-				add(u)
-			}
-		}
-	}
-
 	out := make([]User, 0, len(byID))
 	for _, u := range byID {
 		slices.Sort(u.Departments)
@@ -120,6 +103,102 @@ func (c *Client) Users(ctx context.Context, sel Selection) ([]User, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
 	return out, nil
+}
+
+// ListUsers lists the same users as Users, but hands them to found as each
+// department's answer comes, so that a caller can start on the first ones
+// while the rest are listed. Each user is given once, in the spelling it
+// was first seen in; found is called from one goroutine at a time.
+func (c *Client) ListUsers(ctx context.Context, sel Selection, found func([]User)) error {
+	seen := map[string]bool{}
+	return c.eachUser(ctx, sel, func(users []User) {
+		fresh := users[:0:0]
+		for _, u := range users {
+			k := strings.ToLower(u.UserID)
+			if !seen[k] {
+				seen[k] = true
+				fresh = append(fresh, u)
+			}
+		}
+		if len(fresh) > 0 {
+			found(fresh)
+		}
+	})
+}
+
+// eachUser calls fn with the selected users of each department in
+// department order (or once with the explicit userids), Exclude removed
+// and empty userids dropped. A user in several departments comes once per
+// department. Departments are listed a few at a time, in order.
+func (c *Client) eachUser(ctx context.Context, sel Selection, fn func([]User)) error {
+	excluded := make(map[string]bool, len(sel.Exclude))
+	for _, id := range sel.Exclude {
+		excluded[strings.ToLower(id)] = true
+	}
+	keep := func(users []User) []User {
+		out := users[:0]
+		for _, u := range users {
+			if u.UserID != "" && !excluded[strings.ToLower(u.UserID)] {
+				out = append(out, u)
+			}
+		}
+		return out
+	}
+	if len(sel.UserIDs) > 0 {
+		users := make([]User, 0, len(sel.UserIDs))
+		for _, id := range sel.UserIDs {
+			users = append(users, User{UserID: strings.TrimSpace(id)})
+		}
+		if users = keep(users); len(users) > 0 {
+			fn(users)
+		}
+		return nil
+	}
+	depts, err := c.walk(ctx, sel.Departments)
+	if err != nil {
+		return err
+	}
+
+	type listed struct {
+		users []User
+		err   error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]chan listed, len(depts))
+	for i := range results {
+		results[i] = make(chan listed, 1)
+	}
+	slots := make(chan struct{}, listInFlight)
+	go func() {
+		for i, d := range depts {
+			if ctx.Err() != nil {
+				results[i] <- listed{err: ctx.Err()}
+				continue
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				results[i] <- listed{err: ctx.Err()}
+				continue
+			}
+			go func() {
+				users, err := c.deptUsers(ctx, d)
+				results[i] <- listed{users, err}
+			}()
+		}
+	}()
+	for i := range depts {
+		res := <-results[i]
+		<-slots
+		if res.err != nil {
+			return res.err
+		}
+		if users := keep(res.users); len(users) > 0 {
+			fn(users)
+		}
+	}
+	return nil
 }
 
 // walk returns the union of the given roots and their sub-departments,

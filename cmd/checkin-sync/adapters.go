@@ -34,17 +34,15 @@ func newSource(wc *wecom.Client, cfg *config.Config) wecomSource {
 	return wecomSource{Client: wc, Selection: wecom.Selection{Departments: u.Departments, UserIDs: u.UserIDs, Exclude: u.Exclude}}
 }
 
-// Users lists the selected users.
-func (s wecomSource) Users(ctx context.Context) ([]string, error) {
-	us, err := s.Client.Users(ctx, s.Selection)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(us))
-	for i, u := range us {
-		ids[i] = u.UserID
-	}
-	return ids, nil
+// Users lists the selected users, department by department.
+func (s wecomSource) Users(ctx context.Context, found func([]string)) error {
+	return s.Client.ListUsers(ctx, s.Selection, func(us []wecom.User) {
+		ids := make([]string, len(us))
+		for i, u := range us {
+			ids[i] = u.UserID
+		}
+		found(ids)
+	})
 }
 
 // MonthData fetches one batch of reports.

@@ -107,12 +107,12 @@ func withSignals(parent context.Context, stderr io.Writer) (context.Context, fun
 // every subcommand get their own copies: urfave/cli keeps state in flag
 // values, so one definition must not be shared.
 func globalFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: flagConfig, Usage: "configuration `FILE` (default: $" + config.EnvFile + ", else " + config.DefaultFile + ")"},
 		&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "how much to log: debug, info, warn or error"},
 		&cli.StringFlag{Name: flagLogFormat, Value: "auto", Usage: "log format: auto (console on a terminal, JSON elsewhere), console or json"},
 		&cli.StringFlag{Name: flagToday, Usage: "act as if today were `YYYY-MM-DD` (for replays and tests)"},
-	}
+	}, profileFlags()...)
 }
 
 // global reads a global flag wherever it was given: after the command name
@@ -154,7 +154,14 @@ func prepare(cmd *cli.Command) {
 	cmd.Flags = append(cmd.Flags, globalFlags()...)
 	cmd.HideHelpCommand = true // otherwise "cmd help" would be taken as a subcommand, not a stray argument
 	cmd.OnUsageError = onUsageError
-	own := cmd.Before
+	own, ownAfter := cmd.Before, cmd.After
+	cmd.After = func(c *cli.Context) error {
+		stopProfiles(c)
+		if ownAfter != nil {
+			return ownAfter(c)
+		}
+		return nil
+	}
 	cmd.Before = func(c *cli.Context) error {
 		if c.NArg() > 0 {
 			return usageErr(fmt.Sprintf("`checkin-sync %s` takes flags only; see `checkin-sync %s --help`", cmd.Name, cmd.Name),
@@ -167,6 +174,9 @@ func prepare(cmd *cli.Command) {
 			if _, err := parseToday(s); err != nil {
 				return err
 			}
+		}
+		if err := startProfiles(c); err != nil {
+			return err
 		}
 		if own != nil {
 			return own(c)

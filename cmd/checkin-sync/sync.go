@@ -287,6 +287,7 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	defer rep.close()
 	opts := adaptToProbe(st, mapper, log, sync.Options{
 		Concurrency:      cfg.Jiandaoyun.Concurrency,
+		FetchInFlight:    fetchInFlight(cfg),
 		ConsistencyDelay: cfg.Jiandaoyun.ConsistencyDelay,
 		Log:              log,
 		OnProgress:       rep.progress,
@@ -326,16 +327,24 @@ type listedOnce struct {
 	done  bool
 }
 
-func (s *listedOnce) Users(ctx context.Context) ([]string, error) {
-	if s.done {
-		return s.users, nil
+func (s *listedOnce) Users(ctx context.Context, found func([]string)) error {
+	if !s.done {
+		return s.Source.Users(ctx, found)
 	}
-	us, err := s.Source.Users(ctx)
-	if err != nil {
-		return nil, err
+	if len(s.users) > 0 {
+		found(s.users)
 	}
-	s.users, s.done = us, true
-	return us, nil
+	return nil
+}
+
+// list lists every user, for the estimate and the run after it.
+func (s *listedOnce) list(ctx context.Context) error {
+	var users []string
+	if err := s.Source.Users(ctx, func(ids []string) { users = append(users, ids...) }); err != nil {
+		return err
+	}
+	s.users, s.done = users, true
+	return nil
 }
 
 // estimate is how long fetching users × months takes at the month-data
@@ -351,14 +360,13 @@ func estimate(users, months int, perMinute float64) time.Duration {
 // estimateRun lists the users, prints the estimated duration of the run and,
 // when job.confirm says so, asks whether to go on.
 func estimateRun(ctx context.Context, job syncJob, src *listedOnce) error {
-	users, err := src.Users(ctx)
-	if err != nil {
+	if err := src.list(ctx); err != nil {
 		// The run lists them again, fails the same way, and records and
 		// reports the failure as every run does.
 		job.log.Debug().Err(err).Msg("could not list the users for the estimate")
 		return nil
 	}
-	n, rate := len(users), job.cfg.WeCom.RatePerMinute
+	n, rate := len(src.users), job.cfg.WeCom.RatePerMinute
 	d := estimate(n, len(job.months), rate)
 	line := fmt.Sprintf("%s to %s is %d months × %d users = %d user-months; at %s month-data calls a minute (%d users a call) fetching takes about %s",
 		job.months[0], job.months[len(job.months)-1], len(job.months), n, n*len(job.months),

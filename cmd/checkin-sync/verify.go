@@ -140,6 +140,7 @@ func runVerify(ctx, stop context.Context, job verifyJob) (*sync.VerifyReport, er
 	var repairing atomic.Bool // plan lines are printed for the repair only
 	eng := sync.New(src, sink, cp, mapper, sync.Options{
 		Concurrency:      cfg.Jiandaoyun.Concurrency,
+		FetchInFlight:    fetchInFlight(cfg),
 		ConsistencyDelay: cfg.Jiandaoyun.ConsistencyDelay,
 		Log:              log,
 		OnPlan: func(l sync.PlanLine) {

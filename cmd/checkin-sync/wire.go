@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -184,4 +185,12 @@ func adaptToProbe(st *store.Store, mapper *mapping.Mapper, log zerolog.Logger, o
 			Msg("these widget types do not read back as written: records holding them are always updated on adoption")
 	}
 	return opts
+}
+
+// fetchInFlight is how many month-data requests may be in flight at once:
+// enough to cover a second of latency at the configured pace (the client's
+// limiter still paces them), and never more than writing takes in at once.
+func fetchInFlight(cfg *config.Config) int {
+	n := int(math.Ceil(cfg.WeCom.RatePerMinute/60)) + 1
+	return max(1, min(n, max(2, cfg.Jiandaoyun.Concurrency)))
 }
