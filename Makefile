@@ -2,7 +2,7 @@ GO ?= go
 BIN := bin/checkin-sync
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test lint demo
+.PHONY: build test lint demo bench bench-memory
 
 build:
 	$(GO) build -o $(BIN) ./cmd/checkin-sync
@@ -18,3 +18,15 @@ lint:
 
 demo: build
 	./$(BIN) demo
+
+# End-to-end benchmarks of the built tool against the fakes in a second
+# process, under every documented limit × 10; not part of `make test`.
+BENCH_BIN := bin/checkin-sync-bench
+
+bench: build
+	$(GO) build -o $(BENCH_BIN) ./cmd/checkin-sync-bench
+	./$(BENCH_BIN) -tool $(BIN) $(BENCH_FLAGS)
+
+bench-memory: build
+	$(GO) build -o $(BENCH_BIN) ./cmd/checkin-sync-bench
+	./$(BENCH_BIN) -tool $(BIN) -memory $(BENCH_FLAGS)

@@ -85,6 +85,9 @@ func (s *Server) jdyHandler(ep string, write bool, h jdyFunc) http.HandlerFunc {
 			jdyError(w, 8304, "")
 			return
 		}
+		if !s.serviceDelay(r, ep) {
+			return
+		}
 		body, err := readBody(r)
 		if err != nil {
 			jdyError(w, 1, err.Error())

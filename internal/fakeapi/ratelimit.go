@@ -1,14 +1,25 @@
 package fakeapi
 
 import (
+	"sync/atomic"
+
 	"golang.org/x/time/rate"
 )
 
 // limiterSet holds the server-side token buckets: one per endpoint, at its
 // class's documented rate, plus Jiandaoyun's enterprise-wide bucket. The
 // real services count per API, so two endpoints of one class do not share.
+// The buckets sit behind an atomic pointer so that SetLimits can swap them
+// while requests run, and forms added by AddForm, which share the set,
+// follow.
 type limiterSet struct {
-	byEndpoint map[string]*rate.Limiter // read-only after construction
+	cur atomic.Pointer[buckets]
+}
+
+// buckets is one generation of limits; it is read-only once built.
+type buckets struct {
+	limits     Limits
+	byEndpoint map[string]*rate.Limiter
 	jdyGlobal  *rate.Limiter
 }
 
@@ -20,10 +31,17 @@ func bucket(perSecond float64, burst int) *rate.Limiter {
 }
 
 func newLimiterSet(o Options) *limiterSet {
+	l := &limiterSet{}
+	l.cur.Store(newBuckets(o))
+	return l
+}
+
+func newBuckets(o Options) *buckets {
 	b := o.Burst
 	// A negative rate stays negative per second, so it is still unlimited.
 	perMin := func(n float64) *rate.Limiter { return bucket(n/60, b) }
-	return &limiterSet{
+	return &buckets{
+		limits: Limits{MonthDataPerMinute: o.MonthDataPerMinute, ListPerMinute: o.ListPerMinute, JDY: o.JDY},
 		byEndpoint: map[string]*rate.Limiter{
 			epMonthData:    perMin(o.MonthDataPerMinute),
 			epDeptList:     perMin(o.ListPerMinute),
@@ -45,9 +63,9 @@ func newLimiterSet(o Options) *limiterSet {
 // allow takes a token from the endpoint's bucket; endpoints without a
 // bucket (gettoken, webhook/send) are never limited.
 func (l *limiterSet) allow(ep string) bool {
-	lim, ok := l.byEndpoint[ep]
+	lim, ok := l.cur.Load().byEndpoint[ep]
 	return !ok || lim.Allow()
 }
 
 // allowGlobal takes a token from Jiandaoyun's enterprise-wide bucket.
-func (l *limiterSet) allowGlobal() bool { return l.jdyGlobal.Allow() }
+func (l *limiterSet) allowGlobal() bool { return l.cur.Load().jdyGlobal.Allow() }

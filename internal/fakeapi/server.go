@@ -33,6 +33,9 @@ type Options struct {
 	JDY                JDYRates // Jiandaoyun limits per second
 	Burst              int      // token-bucket burst (default 3)
 	Seed               int64    // fault randomness
+
+	WeComLatency LatencyRange // added to every WeCom request but the webhook's (SetLatency)
+	JDYLatency   LatencyRange // added to every Jiandaoyun request (SetLatency)
 }
 
 // JDYRates are Jiandaoyun's server-side limits in requests per second.
@@ -117,6 +120,7 @@ type Server struct {
 	mux     *http.ServeMux
 	limits  *limiterSet
 	faults  *faultState
+	latency apiLatency
 	wecom   *wecomState
 	jdy     *jdyStore
 	widgets map[string]Widget         // by request name
@@ -146,6 +150,7 @@ func New(opts Options) *Server {
 	for _, w := range o.Widgets {
 		s.widgets[w.Name] = w
 	}
+	s.latency.set(o.WeComLatency, o.JDYLatency)
 	s.jdy = newJDYStore(time.Now())
 	s.routes()
 	return s
@@ -264,6 +269,16 @@ func (s *Server) CallCounts() map[string]int {
 // Throttled is the number of requests the server-side token buckets
 // rejected (WeCom 45009, Jiandaoyun 8303/8304). Injected faults do not count.
 func (s *Server) Throttled() int { return int(s.throttled.Load()) }
+
+// RecordCount is the number of records in the form: Records without the
+// copy, which for the hundreds of thousands of a benchmark costs more than
+// the tool being measured.
+func (s *Server) RecordCount() int {
+	st := s.jdy
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.recs)
+}
 
 // endpointNames lists every endpoint name, sorted; used by tests.
 func endpointNames() []string {

@@ -180,7 +180,7 @@ func newToken() string {
 }
 
 func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.begin(w, r, epGetToken, false); !ok {
+	if _, ok := s.begin(w, r, epGetToken, false); !ok || !s.serviceDelay(r, epGetToken) {
 		return
 	}
 	if r.Method != http.MethodGet {
@@ -258,7 +258,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, ep, method st
 		wecomError(w, 45009, "")
 		return false
 	}
-	return true
+	return s.serviceDelay(r, ep)
 }
 
 func (s *Server) handleDeptList(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"checkin-sync/internal/fakeapi"
+)
+
+// Endpoint names as the fakes count them.
+const (
+	epGetToken    = "gettoken"
+	epDeptList    = "department/simplelist"
+	epUserList    = "user/simplelist"
+	epMonthData   = "getcheckin_monthdata"
+	epWidgets     = "widget/list"
+	epList        = "data/list"
+	epGet         = "data/get"
+	epCreate      = "data/create"
+	epBatchCreate = "data/batch_create"
+	epUpdate      = "data/update"
+	epDelete      = "data/delete"
+	epBatchDelete = "data/batch_delete"
+	epLegacy      = "legacy/data_create"
+)
+
+// counts are requests per endpoint.
+type counts map[string]int
+
+// minus is the requests made between two snapshots.
+func (c counts) minus(before counts) counts {
+	out := counts{}
+	for ep, n := range c {
+		if d := n - before[ep]; d != 0 {
+			out[ep] = d
+		}
+	}
+	return out
+}
+
+func (c counts) listing() int { return c[epDeptList] + c[epUserList] }
+
+// writes are the calls that change the form.
+func (c counts) writes() int {
+	return c[epBatchCreate] + c[epCreate] + c[epUpdate] + c[epDelete] + c[epBatchDelete] + c[epLegacy]
+}
+
+func (c counts) String() string {
+	names := make([]string, 0, len(c))
+	for ep := range c {
+		names = append(names, ep)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, ep := range names {
+		parts[i] = fmt.Sprintf("%s %d", ep, c[ep])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// floorTerm is one of the bounds the floor is the largest of.
+type floorTerm struct {
+	Name  string
+	Calls int
+	Rate  float64 // calls a second
+	Time  time.Duration
+}
+
+func (t floorTerm) String() string {
+	return fmt.Sprintf("%s %d ÷ %s/s = %s", t.Name, t.Calls, num(t.Rate), secs(t.Time))
+}
+
+// loadFloor is the shortest time an initial load can take under the
+// limits: the slowest of the rate-limited streams, all running at once
+// (listing overlaps fetching, fetching overlaps writing), plus one fill and
+// drain of the pipeline when the APIs answer with latency.
+type loadFloor struct {
+	Terms     []floorTerm
+	Bound     floorTerm // the largest term
+	FillDrain time.Duration
+	Total     time.Duration
+}
+
+// lookupsPerBatch are the data/list calls the create protocol needs for
+// each batch: one before the create and one after it.
+const lookupsPerBatch = 2
+
+// computeFloor takes the call counts of the run from the fakes' counters;
+// the lookup calls are the ones the protocol requires, not the ones made.
+func computeFloor(c counts, r rates, fillDrain time.Duration) loadFloor {
+	bc := c[epBatchCreate]
+	lookups := lookupsPerBatch * bc
+	terms := []floorTerm{
+		term("month data", c[epMonthData], r.MonthDataPerMinute/60),
+		term("listing", c.listing(), r.ListPerMinute/60),
+		term("batch_create", bc, r.BatchCreate),
+		term("lookups", lookups, r.List),
+		term("batch_create+lookups (global)", bc+lookups, r.Global),
+	}
+	f := loadFloor{Terms: terms, FillDrain: fillDrain}
+	for _, t := range terms {
+		if t.Time > f.Bound.Time || f.Bound.Name == "" {
+			f.Bound = t
+		}
+	}
+	f.Total = f.Bound.Time + fillDrain
+	return f
+}
+
+func term(name string, calls int, perSecond float64) floorTerm {
+	t := floorTerm{Name: name, Calls: calls, Rate: perSecond}
+	if perSecond > 0 && !math.IsInf(perSecond, 0) {
+		t.Time = time.Duration(float64(calls) / perSecond * float64(time.Second))
+	}
+	return t
+}
+
+func (f loadFloor) String() string {
+	s := f.Bound.String()
+	if f.FillDrain > 0 {
+		s += " + fill and drain " + secs(f.FillDrain)
+	}
+	return s
+}
+
+// fillAndDrain is one trip through the pipeline: a WeCom fetch, then the
+// three Jiandaoyun calls of a batch (lookup, create, lookup), at mean
+// latency.
+func fillAndDrain(wecom, jdy fakeapi.LatencyRange) time.Duration {
+	return meanLatency(wecom) + (lookupsPerBatch+1)*meanLatency(jdy)
+}
+
+func meanLatency(r fakeapi.LatencyRange) time.Duration { return (r.Min + r.Max) / 2 }
+
+// rerunFloor is what a sync over a lost store must at least take when it
+// adopts every record: its lookups at the list rate, after fetching at the
+// month-data rate. The sum, not the larger: it is the target's reference,
+// generous to the tool, which may overlap the two.
+func rerunFloor(c counts, r rates) (time.Duration, string) {
+	look := term("data/list", c[epList], r.List)
+	fetch := term("month data", c[epMonthData], r.MonthDataPerMinute/60)
+	return look.Time + fetch.Time, look.String() + " + " + fetch.String()
+}
+
+// verifyFloor is the time to read records in pages of 100 at the list
+// rate.
+func verifyFloor(records int, r rates) time.Duration {
+	return time.Duration(float64(records) / 100 / r.List * float64(time.Second))
+}
+
+func num(v float64) string {
+	if math.IsInf(v, 1) || v < 0 {
+		return "unlimited"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
