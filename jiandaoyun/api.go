@@ -134,9 +134,12 @@ func (c *Client) List(ctx context.Context, q ListQuery) ([]map[string]any, error
 }
 
 // MaxKeysPerLookup is how many keys one data/list request of FindByKeys
-// asks for: one fewer than the page size, so that when no key has a second
-// record the page comes back short, which proves there is no other copy.
-const MaxKeysPerLookup = maxListLimit - 1
+// asks for: the most an "in" filter takes. A page that comes back short
+// proves there is no other copy, and a full one is followed by the next,
+// so a batch of 100 keys, with the legacy spellings of some, costs one
+// call while none is in the form (before a create) and two when each is
+// there once (after it).
+const MaxKeysPerLookup = maxInValues
 
 // FindByKeys returns every record whose keyField (a text field) holds one
 // of keys, with the given fields, as data/list rows (the flat read shape,

@@ -34,6 +34,7 @@ const service = "jiandaoyun"
 const (
 	maxBatch     = 100     // records per batch_create / batch_delete
 	maxListLimit = 100     // list page size
+	maxInValues  = 200     // values an "in" filter takes
 	maxBody      = 2 << 20 // request body, for every request
 	maxResponse  = 64 << 20
 	maxErrorBody = 64 << 10

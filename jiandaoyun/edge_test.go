@@ -183,7 +183,7 @@ func TestBatchCreateCancelledInFlight(t *testing.T) {
 	}
 }
 
-// The lookup's requests: chunks of at most 99 keys, limit 100, the key
+// The lookup's requests: chunks of at most 200 keys, limit 100, the key
 // field first in fields, and the data_id cursor while a page is full. Rows
 // of keys not asked (a case variant, another key) are dropped.
 func TestFindByKeysRequestsAndFiltering(t *testing.T) {
@@ -228,7 +228,7 @@ func TestFindByKeysRequestsAndFiltering(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"data": rows})
 	})
 	var keys []string
-	for i := range 150 {
+	for i := range 250 {
 		keys = append(keys, fmt.Sprintf("k%03d", i))
 	}
 	rows, err := c.FindByKeys(testCtx(t), "sync_key", keys, []string{"work_days", "sync_key", "name"})
@@ -239,7 +239,7 @@ func TestFindByKeysRequestsAndFiltering(t *testing.T) {
 	for _, row := range rows {
 		got = append(got, row["_id"].(string)+" "+row["sync_key"].(string))
 	}
-	want := []string{"id-10 k000", "id-20 k099", "id-50 k001", "id-70 k001"}
+	want := []string{"id-10 k000", "id-20 k200", "id-50 k001", "id-70 k001"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rows %v, want %v", got, want)
 	}
@@ -256,11 +256,11 @@ func TestFindByKeysRequestsAndFiltering(t *testing.T) {
 			t.Errorf("request %d: limit %d fields %v", i, r.Limit, r.Fields)
 		}
 		cond := r.Filter.Cond
-		if len(cond) != 1 || cond[0].Field != "sync_key" || cond[0].Method != "in" || len(cond[0].Value) > 99 {
+		if len(cond) != 1 || cond[0].Field != "sync_key" || cond[0].Method != "in" || len(cond[0].Value) > 200 {
 			t.Errorf("request %d: filter %+v", i, r.Filter)
 		}
 	}
-	if reqs[0].DataID != "" || reqs[1].DataID != "id-699" || len(reqs[0].Filter.Cond[0].Value) != 99 || len(reqs[2].Filter.Cond[0].Value) != 51 {
+	if reqs[0].DataID != "" || reqs[1].DataID != "id-699" || len(reqs[0].Filter.Cond[0].Value) != 200 || len(reqs[2].Filter.Cond[0].Value) != 50 {
 		t.Errorf("cursor %q then %q; chunks of %d and %d keys", reqs[0].DataID, reqs[1].DataID,
 			len(reqs[0].Filter.Cond[0].Value), len(reqs[2].Filter.Cond[0].Value))
 	}

@@ -170,6 +170,34 @@ func TestFindByKeysOneCallFor99Keys(t *testing.T) {
 	}
 }
 
+// A batch's lookups: 100 keys none of which is in the form cost one call
+// (before a create); 100 keys each there once fill the page, and the empty
+// next page proves there is no other copy (after it).
+func TestFindByKeysBatchOf100(t *testing.T) {
+	srv, c := startClient(t, nil)
+	var keys []string
+	for i := range 100 {
+		keys = append(keys, fmt.Sprintf("u%03d|2025-06", i))
+	}
+	rows, err := c.FindByKeys(testCtx(t), "sync_key", keys, nil)
+	if err != nil || len(rows) != 0 {
+		t.Fatalf("before: %d rows, %v", len(rows), err)
+	}
+	if n := srv.Calls("data/list"); n != 1 {
+		t.Errorf("before the create: data/list calls = %d, want 1", n)
+	}
+	for _, k := range keys {
+		srv.InsertRecord(map[string]any{"sync_key": k})
+	}
+	rows, err = c.FindByKeys(testCtx(t), "sync_key", keys, nil)
+	if err != nil || len(rows) != 100 {
+		t.Fatalf("after: %d rows, %v", len(rows), err)
+	}
+	if n := srv.Calls("data/list"); n != 3 {
+		t.Errorf("after the create: data/list calls = %d, want 1 + 2", n)
+	}
+}
+
 // A key with a second copy among 99 keys fills the page: the lookup pages
 // on once and returns both copies.
 func TestFindByKeysSecondCopyCostsOneMoreCall(t *testing.T) {
@@ -213,8 +241,7 @@ func TestFindByKeysChunksAndPages(t *testing.T) {
 		k := fmt.Sprintf("k%03d", i)
 		ids[k] = append(ids[k], srv.InsertRecord(map[string]any{"sync_key": k, "work_days": i}))
 	}
-	// Later copies: k005's fills the first chunk's page (99 keys + 1),
-	// k120's and k130's sit in the second chunk's short page.
+	// Later copies of k005, k120 and k130: 143 rows in all.
 	for _, k := range []string{"k005", "k120", "k130"} {
 		ids[k] = append(ids[k], srv.InsertRecord(map[string]any{"sync_key": k}))
 	}
@@ -232,10 +259,9 @@ func TestFindByKeysChunksAndPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 150 distinct keys: a chunk of 99 (a full page, then an empty one)
-	// and a chunk of 51 (a short page).
-	if n := srv.Calls("data/list"); n != 3 {
-		t.Errorf("data/list calls = %d, want 3", n)
+	// 150 distinct keys in one chunk: a full page, then a short one.
+	if n := srv.Calls("data/list"); n != 2 {
+		t.Errorf("data/list calls = %d, want 2", n)
 	}
 	keysOf(t, rows)
 	got := map[string][]string{}

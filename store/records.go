@@ -116,10 +116,28 @@ func (c counts) negative() bool {
 	return c[StateSynced] < 0 || c[StatePending] < 0 || c[StateFailed] < 0
 }
 
+// onlyNewPending reports whether w saves a create batch: a pending entry
+// and its records, all pending.
+func onlyNewPending(w *Write) bool {
+	if len(w.PutPending) == 0 || len(w.Records) == 0 {
+		return false
+	}
+	for i := range w.Records {
+		if w.Records[i].Record.State != StatePending {
+			return false
+		}
+	}
+	return true
+}
+
 // Apply commits w in one write transaction.
 func (s *Store) Apply(w *Write) error {
 	if w == nil {
 		return nil
+	}
+	fill := recFillPercent
+	if onlyNewPending(w) {
+		fill = pendingFillPercent
 	}
 	err := s.update(func(tx *bbolt.Tx) error {
 		deltas := map[string]*counts{}
@@ -138,7 +156,7 @@ func (s *Store) Apply(w *Write) error {
 				if err != nil {
 					return fmt.Errorf("record %d: %w", i, err)
 				}
-				b.FillPercent = recFillPercent
+				b.FillPercent = fill
 				bucket, bucketMonth = b, kr.Month
 			}
 			if kr.UserID == "" || len(kr.UserID) > maxUserID {

@@ -102,9 +102,14 @@ const (
 	// recFillPercent packs rec/* pages nearly full: userids arrive sorted, so
 	// pages are appended to, rarely split in the middle.
 	recFillPercent = 0.95
+	// pendingFillPercent packs pages of new pending records less: each is
+	// soon rewritten as synced, a third larger with its data_id, and the
+	// room left lets that rewrite stay in its page instead of splitting
+	// every page the batch touched.
+	pendingFillPercent = 0.70
 	// allocSize bounds how far the file grows past its data, which keeps
 	// bytes per record low on large stores.
-	allocSize = 4 << 20
+	allocSize = 1 << 20
 	fileMode  = 0o600
 )
 

@@ -196,18 +196,17 @@ func (r *run) fetch(ctx context.Context, users *userList, out chan<- fetchedBatc
 		}
 		var monthFetches stdsync.WaitGroup
 		var skipped atomic.Bool // the source refused the month's range
-		for i := 0; ; {
-			var ids []string
-			var done bool
-			var err error
-			if r.repair() {
-				ids, done = r.req.Only[m], true
-			} else {
-				ids, done, err = users.wait(ctx, i+fetchBatch)
-			}
+		queue := &monthQueue{users: users}
+		if r.repair() {
+			queue.users = newUserList()
+			queue.users.add(r.req.Only[m])
+			queue.users.finish(nil)
+		}
+		for {
+			chunk, err := queue.next(ctx, fetchBatch)
 			switch {
 			case err != nil && r.isStop(ctx, err):
-				out <- fetchedBatch{month: m, users: ids[min(i, len(ids)):], err: errStopped}
+				out <- fetchedBatch{month: m, users: queue.rest(), err: errStopped}
 				return
 			case err != nil:
 				r.fatal(fmt.Errorf("list users: %w", err))
@@ -215,21 +214,19 @@ func (r *run) fetch(ctx context.Context, users *userList, out chan<- fetchedBatc
 			case halted.Load():
 				return // the failure is reported; the month stays unfinished
 			}
-			if skipped.Load() || i >= len(ids) && done {
+			if skipped.Load() || len(chunk) == 0 {
 				break
 			}
 			if r.stopped() || ctx.Err() != nil {
-				out <- fetchedBatch{month: m, users: ids[i:], err: errStopped}
+				out <- fetchedBatch{month: m, users: append(chunk, queue.rest()...), err: errStopped}
 				return
 			}
-			chunk := ids[i:min(i+fetchBatch, len(ids))]
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
-				out <- fetchedBatch{month: m, users: ids[i:], err: errStopped}
+				out <- fetchedBatch{month: m, users: append(chunk, queue.rest()...), err: errStopped}
 				return
 			}
-			i += len(chunk)
 			monthFetches.Add(1)
 			inFlight.Add(1)
 			go func() {

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"slices"
 	"strings"
 	stdsync "sync"
 )
@@ -76,3 +77,60 @@ func (l *userList) wait(ctx context.Context, n int) (ids []string, done bool, er
 		}
 	}
 }
+
+// monthQueue hands out one month's users in batches, the smallest userids
+// first among those listed so far. Once the listing has ended, batches
+// follow each other in key order, so the store appends to its pages
+// instead of splitting them; before, they are in order among themselves.
+type monthQueue struct {
+	users *userList
+	taken int      // how many of the listed users are queued or handed out
+	queue []string // listed, not yet handed out, in key order
+}
+
+// next returns the next batch of up to n users, waiting until n are
+// queued or the listing has ended; an empty batch means the month is
+// done.
+func (q *monthQueue) next(ctx context.Context, n int) ([]string, error) {
+	for {
+		ids, done, err := q.users.wait(ctx, q.taken+n-len(q.queue))
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) > q.taken {
+			q.queue = mergeByKey(q.queue, ids[q.taken:])
+			q.taken = len(ids)
+		}
+		if len(q.queue) >= n || done {
+			k := min(n, len(q.queue))
+			batch := q.queue[:k:k]
+			q.queue = q.queue[k:]
+			return batch, nil
+		}
+	}
+}
+
+// rest returns the users queued and not handed out.
+func (q *monthQueue) rest() []string { return q.queue }
+
+// mergeByKey merges more, in any order, into sorted, sorted by the store's
+// key (the userid in lower case).
+func mergeByKey(sorted, more []string) []string {
+	more = slices.Clone(more)
+	slices.SortFunc(more, compareKeys)
+	out := make([]string, 0, len(sorted)+len(more))
+	i, j := 0, 0
+	for i < len(sorted) && j < len(more) {
+		if compareKeys(sorted[i], more[j]) <= 0 {
+			out = append(out, sorted[i])
+			i++
+		} else {
+			out = append(out, more[j])
+			j++
+		}
+	}
+	out = append(out, sorted[i:]...)
+	return append(out, more[j:]...)
+}
+
+func compareKeys(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) }
