@@ -156,6 +156,16 @@ const MaxKeysPerLookup = maxInValues
 // without a string _id is a malformed answer (class Retry): dropping it
 // could hide a record and lead to a duplicate.
 func (c *Client) FindByKeys(ctx context.Context, keyField string, keys []string, fields []string) ([]map[string]any, error) {
+	return c.FindCreated(ctx, keyField, keys, fields, nil)
+}
+
+// FindCreated is FindByKeys right after a create of keys answered with the
+// _ids created. When the keys fit one request and its first page is full
+// of exactly those records, one per key, the lookup stops there: the page
+// holds the oldest records of the keys, so every other copy is newer than
+// the ones just created, and the writer that made it sees them as the
+// older ones when it looks its own keys up.
+func (c *Client) FindCreated(ctx context.Context, keyField string, keys []string, fields []string, created []string) ([]map[string]any, error) {
 	if keyField == "" {
 		return nil, c.programming(c.dataList, "FindByKeys without a key field", nil)
 	}
@@ -178,12 +188,36 @@ func (c *Client) FindByKeys(ctx context.Context, keyField string, keys []string,
 	for start := 0; start < len(uniq); start += MaxKeysPerLookup {
 		chunk := uniq[start:min(start+MaxKeysPerLookup, len(uniq))]
 		var err error
-		if rows, err = c.findChunk(ctx, keyField, chunk, want, rows, seenID); err != nil {
+		var stop map[string]bool
+		if len(uniq) <= MaxKeysPerLookup && len(created) > 0 {
+			stop = make(map[string]bool, len(created))
+			for _, id := range created {
+				stop[id] = true
+			}
+		}
+		if rows, err = c.findChunk(ctx, keyField, chunk, want, rows, seenID, stop); err != nil {
 			return nil, err
 		}
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rowID(rows[i]) < rowID(rows[j]) })
 	return rows, nil
+}
+
+// exactly reports whether page holds the records ids names and no other,
+// each of another key.
+func exactly(page []map[string]any, keyField string, ids map[string]bool) bool {
+	if len(ids) == 0 || len(page) != len(ids) {
+		return false
+	}
+	keys := make(map[string]bool, len(page))
+	for _, row := range page {
+		key, _ := row[keyField].(string)
+		if !ids[rowID(row)] || keys[key] {
+			return false
+		}
+		keys[key] = true
+	}
+	return true
 }
 
 func rowID(row map[string]any) string {
@@ -192,7 +226,9 @@ func rowID(row map[string]any) string {
 }
 
 // findChunk appends to rows the records of one chunk of keys.
-func (c *Client) findChunk(ctx context.Context, keyField string, chunk, fields []string, rows []map[string]any, seenID map[string]bool) ([]map[string]any, error) {
+// With stop, a first page that is exactly those _ids, one per key, ends
+// the chunk.
+func (c *Client) findChunk(ctx context.Context, keyField string, chunk, fields []string, rows []map[string]any, seenID map[string]bool, stop map[string]bool) ([]map[string]any, error) {
 	asked := make(map[string]bool, len(chunk))
 	values := make([]any, len(chunk))
 	for i, k := range chunk {
@@ -221,7 +257,7 @@ func (c *Client) findChunk(ctx context.Context, keyField string, chunk, fields [
 			seenID[id] = true
 			rows = append(rows, row)
 		}
-		if len(page) < maxListLimit {
+		if len(page) < maxListLimit || after == "" && exactly(page, keyField, stop) {
 			return rows, nil
 		}
 		last := rowID(page[len(page)-1])

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -832,5 +833,44 @@ func TestDroppedConnectionsOnIdempotentCalls(t *testing.T) {
 		if st[ep].Retries == 0 {
 			t.Errorf("%s: no retries; the fault did not fire", ep)
 		}
+	}
+}
+
+// Right after a create, a first page holding exactly the records created
+// ends the lookup; any other first page is paged on from.
+func TestFindCreatedStopsAtItsOwnRecords(t *testing.T) {
+	srv, c := startClient(t, nil)
+	var keys, created []string
+	for i := range 100 {
+		k := fmt.Sprintf("u%03d|2025-06", i)
+		keys = append(keys, k)
+		created = append(created, srv.InsertRecord(map[string]any{"sync_key": k}))
+	}
+	// A legacy spelling asked too, with no record.
+	asked := append(slices.Clone(keys), "U001|2025-06")
+	rows, err := c.FindCreated(testCtx(t), "sync_key", asked, nil, created)
+	if err != nil || len(rows) != 100 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	if n := srv.Calls("data/list"); n != 1 {
+		t.Errorf("data/list calls = %d, want 1", n)
+	}
+
+	// A newer copy of one key: still one call, the page is the oldest.
+	srv.InsertRecord(map[string]any{"sync_key": keys[7]})
+	if _, err := c.FindCreated(testCtx(t), "sync_key", keys, nil, created); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Calls("data/list"); n != 2 {
+		t.Errorf("data/list calls = %d, want 2", n)
+	}
+
+	// Not the records created (another writer's came first): every copy.
+	rows, err = c.FindCreated(testCtx(t), "sync_key", keys, nil, created[1:])
+	if err != nil || len(rows) != 101 {
+		t.Fatalf("%d rows, %v; want every copy", len(rows), err)
+	}
+	if n := srv.Calls("data/list"); n != 4 {
+		t.Errorf("data/list calls = %d, want 4", n)
 	}
 }

@@ -222,7 +222,7 @@ func (r *run) sendBatch(ctx context.Context, b *batch) error {
 // confirmBatch looks the keys up right after a success. Keys not visible
 // yet are deferred, never created again at once.
 func (r *run) confirmBatch(ctx context.Context, b *batch) error {
-	copies, err := r.lookup(ctx, b.items)
+	copies, err := r.lookup(ctx, b.items, b.created)
 	if err != nil {
 		if aerr := r.abort(ctx, err); aerr != nil {
 			return aerr
@@ -284,7 +284,7 @@ func (r *run) decideBatch(ctx context.Context, b *batch) error {
 	if r.stopped() {
 		return errStopped
 	}
-	copies, err := r.lookup(ctx, b.items)
+	copies, err := r.lookup(ctx, b.items, nil)
 	if err != nil {
 		if aerr := r.abort(ctx, err); aerr != nil {
 			return aerr

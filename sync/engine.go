@@ -187,7 +187,7 @@ func (e *Engine) Run(ctx context.Context, stop context.Context, req Request) *Su
 		warned:  map[string]bool{},
 		blocked: map[string]bool{},
 		slots:   make(chan struct{}, e.opts.Concurrency),
-		live:    make(chan struct{}, 2*e.opts.Concurrency),
+		live:    make(chan struct{}, e.opts.Concurrency),
 	}
 	ctx, r.cancel = context.WithCancel(ctx)
 	defer r.cancel()

@@ -125,7 +125,7 @@ func (r *run) fillPending(ctx context.Context, m month.Month, items []item) erro
 
 // planPending shows, read-only, what resolving a pending batch would find.
 func (r *run) planPending(ctx context.Context, p store.Pending, items []item) error {
-	copies, err := r.lookup(ctx, items)
+	copies, err := r.lookup(ctx, items, nil)
 	if err != nil {
 		if aerr := r.abort(ctx, err); aerr != nil {
 			return aerr

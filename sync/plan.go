@@ -53,11 +53,32 @@ type monthEnd struct {
 
 // fetchedBatch is one message from the fetcher to the planner.
 type fetchedBatch struct {
-	month month.Month
-	users []string
-	res   Fetched
-	err   error // the fetch of this batch failed (not fatal)
-	end   *monthEnd
+	month  month.Month
+	users  []string
+	res    Fetched // with Reports emptied: they are in mapped
+	mapped []mappedReport
+	err    error // the fetch of this batch failed (not fatal)
+	end    *monthEnd
+}
+
+// mappedReport is one report mapped in the fetcher, right after it was
+// decoded: only the payload waits for the lookup, not the decoded report,
+// which is many times larger.
+type mappedReport struct {
+	userID string
+	out    mapping.Result
+	err    error
+}
+
+// mapReports maps the fetched reports and lets them go.
+func (r *run) mapReports(m month.Month, res *Fetched) []mappedReport {
+	out := make([]mappedReport, len(res.Reports))
+	for i, rep := range res.Reports {
+		out[i].userID = rep.UserID
+		out[i].out, out[i].err = r.e.mapper.Map(mapping.Input{UserID: rep.UserID, Month: m, Report: rep.Report})
+	}
+	res.Reports = nil
+	return out
 }
 
 // syncMonths lists the users once and fetches every month in batches of
@@ -123,7 +144,10 @@ func (r *run) planFetched(ctx context.Context, ch <-chan fetchedBatch) ([]monthE
 		defer errMu.Unlock()
 		return firstErr != nil
 	}
-	planning := make(chan struct{}, r.e.opts.Concurrency)
+	// Half the request slots plan: the other half settle the batches
+	// already under way, which keeps the pipeline moving rather than
+	// filling it.
+	planning := make(chan struct{}, max(1, r.e.opts.Concurrency/2))
 	for msg := range ch {
 		m := msg.month.String()
 		switch {
@@ -154,7 +178,7 @@ func (r *run) planFetched(ctx context.Context, ch <-chan fetchedBatch) ([]monthE
 			wg.Add(1)
 			go func(msg fetchedBatch) {
 				defer func() { <-planning; wg.Done() }()
-				if err := r.processBatch(ctx, msg.month, msg.users, msg.res); err != nil {
+				if err := r.processBatch(ctx, msg.month, msg.users, msg.res, msg.mapped); err != nil {
 					setErr(err)
 				}
 				r.progress(msg.month.String(), len(msg.users))
@@ -234,7 +258,8 @@ func (r *run) fetch(ctx context.Context, users *userList, out chan<- fetchedBatc
 				res, err := r.e.src.MonthData(ctx, start, end, chunk)
 				switch {
 				case err == nil:
-					out <- fetchedBatch{month: m, users: chunk, res: res}
+					mapped := r.mapReports(m, &res)
+					out <- fetchedBatch{month: m, users: chunk, res: res, mapped: mapped}
 				case apierr.ClassOf(err) == apierr.NoCompleteDay:
 					// The source refused a one-day range: the month waits a day.
 					if skipped.CompareAndSwap(false, true) {
@@ -264,11 +289,11 @@ func (r *run) fetch(ctx context.Context, users *userList, out chan<- fetchedBatc
 // processBatch plans one fetched batch and hands its writes on: creates to
 // batch machines, updates to an update group. A dry run stops after the
 // plan.
-func (r *run) processBatch(ctx context.Context, m month.Month, users []string, res Fetched) error {
+func (r *run) processBatch(ctx context.Context, m month.Month, users []string, res Fetched, reports []mappedReport) error {
 	ms := m.String()
 	r.count(ms, func(s *MonthSummary) {
 		s.Users += len(users)
-		s.Fetched += len(res.Reports)
+		s.Fetched += len(reports)
 		s.Skipped += len(res.Skipped) + len(res.Missing)
 	})
 	for _, s := range res.Skipped {
@@ -283,13 +308,13 @@ func (r *run) processBatch(ctx context.Context, m month.Month, users []string, r
 		return err
 	}
 
-	items := make([]item, 0, len(res.Reports))
-	for _, rep := range res.Reports {
-		it := r.newItem(rep.UserID, m)
+	items := make([]item, 0, len(reports))
+	for _, rep := range reports {
+		it := r.newItem(rep.userID, m)
 		if r.isBlocked(it.key) {
 			continue // an unsettled batch of an earlier run holds it
 		}
-		out, err := r.e.mapper.Map(mapping.Input{UserID: rep.UserID, Month: m, Report: rep.Report})
+		out, err := rep.out, rep.err
 		if err != nil {
 			if ferr := r.recordFailure(ms, it.key, fmt.Errorf("map report: %w", err), false); ferr != nil {
 				return ferr
@@ -399,7 +424,7 @@ func (r *run) resolve(ctx context.Context, ms string, items []item, gone map[str
 	if len(items) == 0 {
 		return nil, nil, nil
 	}
-	copies, err := r.lookup(ctx, items)
+	copies, err := r.lookup(ctx, items, nil)
 	if err != nil {
 		if aerr := r.abort(ctx, err); aerr != nil {
 			return nil, nil, aerr
@@ -452,7 +477,8 @@ func (r *run) resolve(ctx context.Context, ms string, items []item, gone map[str
 // lookup finds every record of the items' keys, grouped by the item's key
 // (a record under a key's legacy spelling counts for that key), each
 // group oldest first.
-func (r *run) lookup(ctx context.Context, items []item) (map[string][]FormRecord, error) {
+// created names the records a create of the items just made, if any.
+func (r *run) lookup(ctx context.Context, items []item, created []string) (map[string][]FormRecord, error) {
 	keys := make([]string, 0, len(items))
 	byKey := make(map[string]string, len(items))
 	for _, it := range items {
@@ -466,7 +492,13 @@ func (r *run) lookup(ctx context.Context, items []item) (map[string][]FormRecord
 	if !r.acquire(ctx) {
 		return nil, errStopped
 	}
-	recs, err := r.e.sink.Lookup(ctx, keys)
+	var recs []FormRecord
+	var err error
+	if len(created) > 0 {
+		recs, err = r.e.sink.LookupCreated(ctx, keys, created)
+	} else {
+		recs, err = r.e.sink.Lookup(ctx, keys)
+	}
 	r.release()
 	if err != nil {
 		return nil, err

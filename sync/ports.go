@@ -54,6 +54,10 @@ type FormRecord struct {
 type Sink interface {
 	// Lookup returns every record holding one of keys, oldest first.
 	Lookup(ctx context.Context, keys []string) ([]FormRecord, error)
+	// LookupCreated is Lookup right after a create of keys answered with
+	// the ids created. It may leave out copies newer than all of those:
+	// the writer that made them finds ours older when it looks them up.
+	LookupCreated(ctx context.Context, keys []string, created []string) ([]FormRecord, error)
 	// Create creates records in one batch under txID. created counts what
 	// the answer says was created, and ids are the new records' _ids in no
 	// promised order.

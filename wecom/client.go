@@ -134,16 +134,57 @@ type envelope struct {
 // cut transfer, a proxy's HTML page), fatal when it has the wrong shape. A
 // JSON answer without errcode is not WeCom's (most likely a proxy or
 // gateway in between), so it is given another try.
+//
+// WeCom writes errcode and errmsg first, so they are read as tokens and the
+// rest of a large body (month data) is only checked for syntax, not decoded
+// twice; bodies that put them later are decoded whole.
 func decodeEnvelope(endpoint string, raw []byte) (code int, msg string, err error) {
+	if !json.Valid(raw) {
+		var v any
+		return 0, "", malformed(endpoint, true, "%v", json.Unmarshal(raw, &v))
+	}
+	if env, ok := leadingEnvelope(raw); ok {
+		return *env.Errcode, env.Errmsg, nil
+	}
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
-		var syn *json.SyntaxError
-		return 0, "", malformed(endpoint, errors.As(err, &syn), "%v", err)
+		return 0, "", malformed(endpoint, false, "%v", err)
 	}
 	if env.Errcode == nil {
 		return 0, "", malformed(endpoint, true, "no errcode")
 	}
 	return *env.Errcode, env.Errmsg, nil
+}
+
+// leadingEnvelope reads errcode and errmsg when they are the first two
+// members of the object, as WeCom sends them.
+func leadingEnvelope(raw []byte) (envelope, bool) {
+	var env envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return env, false
+	}
+	for range 2 {
+		key, err := dec.Token()
+		if err != nil {
+			return env, false
+		}
+		switch key {
+		case "errcode":
+			var code int
+			if dec.Decode(&code) != nil {
+				return env, false
+			}
+			env.Errcode = &code
+		case "errmsg":
+			if dec.Decode(&env.Errmsg) != nil {
+				return env, false
+			}
+		default:
+			return env, false
+		}
+	}
+	return env, env.Errcode != nil
 }
 
 // roundTrip sends r once with token (empty for gettoken) and returns the

@@ -149,22 +149,17 @@ func (c *Client) fetchMonth(ctx context.Context, start, end month.Date, ids []st
 // empty answer (every user then counts as missing). datas that is not an
 // array of objects is malformed: fatal, since asking again will not fix it.
 func decodeDatas(raw []byte) ([]map[string]any, error) {
-	var env struct {
-		Datas json.RawMessage `json:"datas"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return nil, malformed(epMonthData, false, "%v", err)
-	}
-	if len(env.Datas) == 0 || string(env.Datas) == "null" {
-		return nil, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(env.Datas))
+	// One pass: the envelope already proved the body is valid JSON, so
+	// only its shape can be wrong here.
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var datas []map[string]any
-	if err := dec.Decode(&datas); err != nil {
+	var env struct {
+		Datas []map[string]any `json:"datas"`
+	}
+	if err := dec.Decode(&env); err != nil {
 		return nil, malformed(epMonthData, false, "datas: %v", err)
 	}
-	return datas, nil
+	return env.Datas, nil
 }
 
 // matchRows assigns the returned rows to the requested ids. acctid is

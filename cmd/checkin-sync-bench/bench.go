@@ -26,15 +26,18 @@ import (
 // bench is one benchmark run: its settings, its work directory and the
 // figures measured so far.
 type bench struct {
-	tool       string
-	scale      float64
-	seed       int64
-	burst      int // the fakes' token-bucket burst
-	sizes      sizes
-	profileDir string
-	dir        string
-	progressW  io.Writer
-	start      time.Time
+	tool  string
+	scale float64
+	seed  int64
+	burst int // the fakes' token-bucket burst
+	// toolLogLevel is the tool's --log-level; debug logs every request
+	// with its duration, in the run's log in the work directory.
+	toolLogLevel string
+	sizes        sizes
+	profileDir   string
+	dir          string
+	progressW    io.Writer
+	start        time.Time
 
 	today    month.Date
 	spec     mapping.Spec // the template's mapping

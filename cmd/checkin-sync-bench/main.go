@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	profile := fs.String("profile", "", "pass --cpuprofile DIR/<run>.cpu.pprof to every tool run; the fakes write DIR/<scenario>.fakes.cpu.pprof")
 	burst := fs.Int("burst", 0, "token-bucket burst of the fakes' rate limits (0: their default of 3, times -scale)")
 	keep := fs.Bool("keep", false, "keep the work directory (configurations, stores, logs)")
+	logLevel := fs.String("tool-log-level", "info", "the tool's --log-level in the runs' logs (debug logs every request)")
 	fs.IntVar(&d.WriteUsers, "write-users", d.WriteUsers, "users of the write-bound loads (1 month)")
 	fs.IntVar(&d.FetchUsers, "fetch-users", d.FetchUsers, "users of the fetch-bound load and of the published approach (1 month)")
 	fs.IntVar(&d.RerunUsers, "rerun-users", d.RerunUsers, "users of the unchanged rerun and the lost store (2 months)")
@@ -109,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// arrivals. Scaling the rates keeps that window only if the burst
 	// scales too; otherwise the bench would measure the scheduler of a
 	// loaded machine, not the pacing.
-	b.burst = *burst
+	b.burst, b.toolLogLevel = *burst, *logLevel
 	if b.burst == 0 {
 		b.burst = int(math.Ceil(fakesBurst * *scale))
 	}

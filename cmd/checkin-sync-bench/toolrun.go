@@ -31,7 +31,7 @@ const rssSampleEvery = 10 * time.Millisecond
 // runTool runs the tool with the configuration and arguments, its secrets
 // in its environment only, and its output in a log file of the run.
 func (b *bench) runTool(ctx context.Context, label, configPath string, env map[string]string, args ...string) (toolResult, error) {
-	argv := []string{"--config", configPath, "--log-format", "json"}
+	argv := []string{"--config", configPath, "--log-format", "json", "--log-level", b.toolLogLevel}
 	if b.profileDir != "" {
 		argv = append(argv, "--cpuprofile", filepath.Join(b.profileDir, label+".cpu.pprof"))
 	}

@@ -101,6 +101,16 @@ func (s jiandaoyunSink) Lookup(ctx context.Context, keys []string) ([]sync.FormR
 	return s.formRecords(rows), nil
 }
 
+// LookupCreated finds the records of keys right after their create.
+func (s jiandaoyunSink) LookupCreated(ctx context.Context, keys []string, created []string) ([]sync.FormRecord, error) {
+	fields := append(append([]string(nil), s.Fields...), fieldCreator, fieldCreateTime)
+	rows, err := s.Client.FindCreated(ctx, s.KeyField, keys, fields, created)
+	if err != nil {
+		return nil, err
+	}
+	return s.formRecords(rows), nil
+}
+
 // Scan reads one page of the whole form with the data_id cursor, asking
 // for the key, the mapped fields and the system fields of Lookup.
 func (s jiandaoyunSink) Scan(ctx context.Context, after string, limit int) ([]sync.FormRecord, error) {

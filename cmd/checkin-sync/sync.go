@@ -233,7 +233,9 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	src := &listedOnce{Source: newSource(wc, cfg)}
+	listing, stopListing := context.WithCancel(ctx)
+	defer stopListing()
+	src := listEarly(listing, newSource(wc, cfg))
 	if len(job.months) > longRangeMonths {
 		if err := estimateRun(ctx, job, src); err != nil {
 			return 0, err
@@ -319,34 +321,6 @@ const (
 	usersPerCall    = 100 // getcheckin_monthdata takes up to 100 userids a call
 )
 
-// listedOnce keeps the users listed for the estimate, so that the run lists
-// them once, as it always does, instead of a second time.
-type listedOnce struct {
-	sync.Source
-	users []string
-	done  bool
-}
-
-func (s *listedOnce) Users(ctx context.Context, found func([]string)) error {
-	if !s.done {
-		return s.Source.Users(ctx, found)
-	}
-	if len(s.users) > 0 {
-		found(s.users)
-	}
-	return nil
-}
-
-// list lists every user, for the estimate and the run after it.
-func (s *listedOnce) list(ctx context.Context) error {
-	var users []string
-	if err := s.Source.Users(ctx, func(ids []string) { users = append(users, ids...) }); err != nil {
-		return err
-	}
-	s.users, s.done = users, true
-	return nil
-}
-
 // estimate is how long fetching users × months takes at the month-data
 // rate: one call per 100 users per month.
 func estimate(users, months int, perMinute float64) time.Duration {
@@ -359,14 +333,15 @@ func estimate(users, months int, perMinute float64) time.Duration {
 
 // estimateRun lists the users, prints the estimated duration of the run and,
 // when job.confirm says so, asks whether to go on.
-func estimateRun(ctx context.Context, job syncJob, src *listedOnce) error {
-	if err := src.list(ctx); err != nil {
-		// The run lists them again, fails the same way, and records and
-		// reports the failure as every run does.
+func estimateRun(ctx context.Context, job syncJob, src *earlyUsers) error {
+	n, err := src.count(ctx)
+	if err != nil {
+		// The run meets the same failure, and records and reports it as
+		// every run does.
 		job.log.Debug().Err(err).Msg("could not list the users for the estimate")
 		return nil
 	}
-	n, rate := len(src.users), job.cfg.WeCom.RatePerMinute
+	rate := job.cfg.WeCom.RatePerMinute
 	d := estimate(n, len(job.months), rate)
 	line := fmt.Sprintf("%s to %s is %d months × %d users = %d user-months; at %s month-data calls a minute (%d users a call) fetching takes about %s",
 		job.months[0], job.months[len(job.months)-1], len(job.months), n, n*len(job.months),

@@ -189,8 +189,10 @@ func adaptToProbe(st *store.Store, mapper *mapping.Mapper, log zerolog.Logger, o
 
 // fetchInFlight is how many month-data requests may be in flight at once:
 // enough to cover a second of latency at the configured pace (the client's
-// limiter still paces them), and never more than writing takes in at once.
+// limiter still paces them), and no more than the batches the engine plans
+// at once (half of jiandaoyun.concurrency), since more would only wait,
+// decoded, in memory.
 func fetchInFlight(cfg *config.Config) int {
 	n := int(math.Ceil(cfg.WeCom.RatePerMinute/60)) + 1
-	return max(1, min(n, max(2, cfg.Jiandaoyun.Concurrency)))
+	return max(1, min(n, max(2, cfg.Jiandaoyun.Concurrency/2)))
 }

@@ -521,8 +521,10 @@ var systemFields = map[string]bool{
 // checking each value against its widget's type. Fields the form does not
 // have are stored as given: the real API skips validation on writes.
 func (s *Server) convertData(raw json.RawMessage) ([]fieldVal, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	names := make([]string, 0, len(m))
@@ -544,10 +546,11 @@ func (s *Server) convertData(raw json.RawMessage) ([]fieldVal, error) {
 	return out, nil
 }
 
-// unwrap reads {"value": v} and converts v for widget w (zero w: unknown).
-func (s *Server) unwrap(name string, raw json.RawMessage, w Widget) (any, error) {
-	var wrap map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &wrap); err != nil || wrap == nil {
+// unwrap reads {"value": v}, decoded, and converts v for widget w (zero w:
+// unknown).
+func (s *Server) unwrap(name string, cell any, w Widget) (any, error) {
+	wrap, ok := cell.(map[string]any)
+	if !ok || wrap == nil {
 		return nil, fmt.Errorf(`field %q: want {"value": ...}`, name)
 	}
 	val, ok := wrap["value"]
@@ -561,13 +564,9 @@ func (s *Server) unwrap(name string, raw json.RawMessage, w Widget) (any, error)
 	return v, nil
 }
 
-func (s *Server) convertValue(w Widget, raw json.RawMessage) (any, error) {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
+// convertValue checks and converts one decoded value (numbers as
+// json.Number) for widget w.
+func (s *Server) convertValue(w Widget, v any) (any, error) {
 	switch w.Type {
 	case "text", "textarea", "combo", "radiogroup":
 		if _, ok := v.(string); !ok && v != nil {
@@ -641,15 +640,11 @@ func (s *Server) convertRows(w Widget, v any) (any, error) {
 		}
 		flat := make(map[string]any, len(obj))
 		for k, cell := range obj {
-			b, err := json.Marshal(cell)
-			if err != nil {
-				return nil, err
-			}
 			it := items[k]
 			if it.Type == "subform" {
 				it = Widget{}
 			}
-			cv, err := s.unwrap(k, b, it)
+			cv, err := s.unwrap(k, cell, it)
 			if err != nil {
 				return nil, fmt.Errorf("subform row %d: %w", i, err)
 			}
