@@ -19,11 +19,13 @@ lint:
 demo: build
 	./$(BIN) demo
 
-# End-to-end benchmarks of the built tool against the fakes in a second
-# process, under every documented limit × 10; not part of `make test`.
+# Microbenchmarks of the per-record path, then end-to-end benchmarks of
+# the built tool against the fakes in a second process, under every
+# documented limit × 10; not part of `make test`.
 BENCH_BIN := bin/checkin-sync-bench
 
 bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./mapping/ ./store/
 	$(GO) build -o $(BENCH_BIN) ./cmd/checkin-sync-bench
 	./$(BENCH_BIN) -tool $(BIN) $(BENCH_FLAGS)
 

@@ -135,7 +135,13 @@ func TestOutputClosedStdoutKeepsSyncing(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = pw, &errb
 	// The first batch_create waits at the fake until the reader is gone:
 	// its create lines are printed, and every later line and the summary
-	// meet a closed pipe.
+	// meet a closed pipe. The second month's data waits too, or its plan
+	// lines, planned while the first batch is held, would all be in the
+	// pipe before the reader goes.
+	_, passFirst := e.srv.HoldNext("getcheckin_monthdata")
+	passFirst()
+	_, releaseSecond := e.srv.HoldNext("getcheckin_monthdata")
+	defer releaseSecond()
 	entered, release := e.srv.HoldNext("data/batch_create")
 	defer release()
 	if err := cmd.Start(); err != nil {
@@ -158,6 +164,7 @@ func TestOutputClosedStdoutKeepsSyncing(t *testing.T) {
 	}
 	pr.Close()
 	release()
+	releaseSecond()
 	err = <-done
 	code := cmd.ProcessState.ExitCode()
 	if err != nil && code == 0 {
