@@ -274,14 +274,8 @@ func (b *bench) writeBoundLoad(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	txLoad, err := lastTxID(e.store)
-	if err != nil {
-		return err
-	}
-	txLoad -= freshTxID
-
-	// An unchanged rerun writes the transactions every run writes; the
-	// load's excess over it is the create batches'.
+	// An unchanged rerun writes the transactions every run writes; a
+	// load's excess over it is its create batches'.
 	months := b.lastMonths(1)
 	cfg, vars, err := b.config(e, scWriteBound+"-rerun", r, b.concurrency())
 	if err != nil {
