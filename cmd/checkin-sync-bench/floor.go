@@ -13,19 +13,19 @@ import (
 
 // Endpoint names as the fakes count them.
 const (
-	epGetToken    = "gettoken"
-	epDeptList    = "department/simplelist"
-	epUserList    = "user/simplelist"
-	epMonthData   = "getcheckin_monthdata"
-	epWidgets     = "widget/list"
-	epList        = "data/list"
-	epGet         = "data/get"
-	epCreate      = "data/create"
-	epBatchCreate = "data/batch_create"
-	epUpdate      = "data/update"
-	epDelete      = "data/delete"
-	epBatchDelete = "data/batch_delete"
-	epLegacy      = "legacy/data_create"
+	epGetToken    = fakeapi.EndpointGetToken
+	epDeptList    = fakeapi.EndpointDeptList
+	epUserList    = fakeapi.EndpointUserList
+	epMonthData   = fakeapi.EndpointMonthData
+	epWidgets     = fakeapi.EndpointWidgets
+	epList        = fakeapi.EndpointList
+	epGet         = fakeapi.EndpointGet
+	epCreate      = fakeapi.EndpointCreate
+	epBatchCreate = fakeapi.EndpointBatchCreate
+	epUpdate      = fakeapi.EndpointUpdate
+	epDelete      = fakeapi.EndpointDelete
+	epBatchDelete = fakeapi.EndpointBatchDelete
+	epLegacy      = fakeapi.EndpointLegacyCreate
 )
 
 // counts are requests per endpoint.

@@ -13,7 +13,7 @@ import (
 
 func TestLostAckCommitsThenDrops(t *testing.T) {
 	f := start(t, unlimited(Options{}))
-	f.s.SetFaults(Faults{LostAck: 1, Endpoints: []string{epCreate, epBatchCreate}})
+	f.s.SetFaults(Faults{LostAck: 1, Endpoints: []string{EndpointCreate, EndpointBatchCreate}})
 
 	_, _, err := f.jdyRaw(t.Context(), pathCreate, f.cred.APIKey, map[string]any{
 		"app_id": f.cred.AppID, "entry_id": f.cred.EntryID, "data": row("sync_key", "lost|2025-06"),
@@ -48,7 +48,7 @@ func TestLostAckCommitsThenDrops(t *testing.T) {
 func TestLostAckOnWeComRead(t *testing.T) {
 	f := start(t, unlimited(Options{}))
 	q := url.Values{"access_token": {f.token()}}
-	f.s.SetFaults(Faults{LostAck: 1, Endpoints: []string{epMonthData}})
+	f.s.SetFaults(Faults{LostAck: 1, Endpoints: []string{EndpointMonthData}})
 	body := map[string]any{"starttime": cst(2025, 6, 1), "endtime": cst(2025, 6, 30), "useridlist": []string{f.s.Company().Users()[0].UserID}}
 	if _, _, err := f.wecomPostRaw(t.Context(), pathMonthData, q, body); err == nil {
 		t.Fatal("monthdata answered despite LostAck")
@@ -61,8 +61,8 @@ func TestLostAckOnWeComRead(t *testing.T) {
 
 func TestFailNext(t *testing.T) {
 	f := start(t, unlimited(Options{}))
-	f.s.FailNext(epList, 8303, 2)
-	f.s.FailNext(epList, 4012, 1)
+	f.s.FailNext(EndpointList, 8303, 2)
+	f.s.FailNext(EndpointList, 4012, 1)
 	var codes []any
 	for i := 0; i < 4; i++ {
 		_, m := f.jdy(pathList, nil)
@@ -72,7 +72,7 @@ func TestFailNext(t *testing.T) {
 		t.Fatalf("codes %v", codes)
 	}
 
-	f.s.FailNext(epCreate, 502, 1)
+	f.s.FailNext(EndpointCreate, 502, 1)
 	st, raw, err := f.jdyRaw(t.Context(), pathCreate, f.cred.APIKey, map[string]any{"app_id": f.cred.AppID, "entry_id": f.cred.EntryID, "data": row("sync_key", "x")})
 	if err != nil || st != http.StatusBadGateway || !strings.Contains(string(raw), "<html>") {
 		t.Fatalf("forced 502: %d %s %v", st, raw, err)
@@ -81,12 +81,12 @@ func TestFailNext(t *testing.T) {
 		t.Fatal("a forced failure committed the write")
 	}
 
-	f.s.FailNext(epGetToken, 429, 1)
+	f.s.FailNext(EndpointGetToken, 429, 1)
 	req, _ := http.NewRequest(http.MethodGet, f.base+"/cgi-bin/gettoken", nil)
 	if st, _, err := f.do(req); err != nil || st != http.StatusTooManyRequests {
 		t.Fatalf("forced 429: %d %v", st, err)
 	}
-	f.s.FailNext(epGetToken, 40001, 1)
+	f.s.FailNext(EndpointGetToken, 40001, 1)
 	if c := errcode(f.wecomGet("/cgi-bin/gettoken", url.Values{"corpid": {f.cred.CorpID}, "corpsecret": {f.cred.Secret}})); c != 40001 {
 		t.Fatalf("forced 40001: %d", c)
 	}
@@ -128,7 +128,7 @@ func TestRandomFaults(t *testing.T) {
 		t.Fatalf("busy faults seen: %v", seen)
 	}
 
-	f.s.SetFaults(Faults{ServerError: 1, Endpoints: []string{epDeptList}})
+	f.s.SetFaults(Faults{ServerError: 1, Endpoints: []string{EndpointDeptList}})
 	req, _ := http.NewRequest(http.MethodGet, f.base+"/cgi-bin/department/simplelist?"+q.Encode(), nil)
 	st, raw, err := f.do(req)
 	if err != nil || st != http.StatusBadGateway || !strings.Contains(string(raw), "502 Bad Gateway") {
@@ -145,7 +145,7 @@ func TestRandomFaults(t *testing.T) {
 func TestFaultsReplayFromSeed(t *testing.T) {
 	run := func(seed int64) []int {
 		f := start(t, unlimited(Options{Seed: seed}))
-		f.s.SetFaults(Faults{RateLimit: 0.3, Busy: 0.2, Endpoints: []string{epList}})
+		f.s.SetFaults(Faults{RateLimit: 0.3, Busy: 0.2, Endpoints: []string{EndpointList}})
 		var out []int
 		for i := 0; i < 30; i++ {
 			st, raw, err := f.jdyRaw(t.Context(), pathList, f.cred.APIKey, map[string]any{"app_id": f.cred.AppID, "entry_id": f.cred.EntryID})
@@ -175,7 +175,7 @@ func TestFaultsReplayFromSeed(t *testing.T) {
 
 func TestLatencyHonoursContext(t *testing.T) {
 	f := start(t, unlimited(Options{}))
-	f.s.SetFaults(Faults{Latency: time.Hour, Endpoints: []string{epList}})
+	f.s.SetFaults(Faults{Latency: time.Hour, Endpoints: []string{EndpointList}})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -183,7 +183,7 @@ func TestLatencyHonoursContext(t *testing.T) {
 		done <- err
 	}()
 	// Wait until the request is in the server, then give up on it.
-	for f.s.Calls(epList) == 0 {
+	for f.s.Calls(EndpointList) == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
@@ -218,7 +218,7 @@ func TestCallCountsIncludeRejected(t *testing.T) {
 	counts := f.s.CallCounts()
 	for _, ep := range endpointNames() {
 		want := 1
-		if ep == epGetToken {
+		if ep == EndpointGetToken {
 			want = 2
 		}
 		if counts[ep] != want || f.s.Calls(ep) != want {

@@ -81,21 +81,21 @@ func (s *Server) formFor(body []byte) *Server {
 // formHandler is the endpoint function of form f for ep, or nil.
 func (f *Server) formHandler(ep string) jdyFunc {
 	switch ep {
-	case epWidgets:
+	case EndpointWidgets:
 		return f.jdyWidgets
-	case epList:
+	case EndpointList:
 		return f.jdyList
-	case epGet:
+	case EndpointGet:
 		return f.jdyGet
-	case epCreate:
+	case EndpointCreate:
 		return f.jdyCreate
-	case epBatchCreate:
+	case EndpointBatchCreate:
 		return f.jdyBatchCreate
-	case epUpdate:
+	case EndpointUpdate:
 		return f.jdyUpdate
-	case epDelete:
+	case EndpointDelete:
 		return f.jdyDelete
-	case epBatchDelete:
+	case EndpointBatchDelete:
 		return f.jdyBatchDelete
 	}
 	return nil

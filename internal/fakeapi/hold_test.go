@@ -8,7 +8,7 @@ import (
 
 func TestHoldNextHoldsOneCallUntilReleased(t *testing.T) {
 	f := start(t, unlimited(Options{}))
-	entered, release := f.s.HoldNext(epBatchCreate)
+	entered, release := f.s.HoldNext(EndpointBatchCreate)
 	defer release()
 	body := map[string]any{"app_id": f.cred.AppID, "entry_id": f.cred.EntryID, "transaction_id": "held",
 		"data_list": []any{row("sync_key", "held|2025-06")}}
@@ -28,7 +28,7 @@ func TestHoldNextHoldsOneCallUntilReleased(t *testing.T) {
 	}
 	// Held: counted, nothing written yet, and other calls go through,
 	// including a second batch_create, since a hold stops one call only.
-	if n := f.s.Calls(epBatchCreate); n != 1 {
+	if n := f.s.Calls(EndpointBatchCreate); n != 1 {
 		t.Fatalf("held call counted %d times, want 1", n)
 	}
 	if n := len(f.s.Records()); n != 0 {
@@ -48,7 +48,7 @@ func TestHoldNextHoldsOneCallUntilReleased(t *testing.T) {
 
 func TestHoldNextGivesWayToTheClient(t *testing.T) {
 	f := start(t, unlimited(Options{}))
-	entered, release := f.s.HoldNext(epList)
+	entered, release := f.s.HoldNext(EndpointList)
 	defer release()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

@@ -151,7 +151,7 @@ func interceptedEndpoint(path string) string {
 	case strings.HasPrefix(path, "/api/v5/app/entry/"):
 		return strings.TrimPrefix(path, "/api/v5/app/entry/")
 	case strings.HasPrefix(path, "/api/v2/"):
-		return epLegacyCreate
+		return EndpointLegacyCreate
 	case strings.HasPrefix(path, "/cgi-bin/checkin/"):
 		return strings.TrimPrefix(path, "/cgi-bin/checkin/")
 	case strings.HasPrefix(path, "/cgi-bin/"):

@@ -475,7 +475,7 @@ func TestLegacyCreate(t *testing.T) {
 	}
 	m := decodeMap(t, raw)
 	wantOK(t, st, m)
-	if m["data"].(map[string]any)["sync_key"] != "legacy|2025-06" || f.s.Calls(epLegacyCreate) != 1 {
+	if m["data"].(map[string]any)["sync_key"] != "legacy|2025-06" || f.s.Calls(EndpointLegacyCreate) != 1 {
 		t.Fatalf("legacy create: %v", m)
 	}
 	st, raw, _ = f.jdyRaw(t.Context(), fmt.Sprintf("/api/v2/app/%s/entry/%s/data_create", "nope", f.cred.EntryID), f.cred.APIKey, map[string]any{"data": row("sync_key", "x")})

@@ -42,7 +42,7 @@ func (a *apiLatency) set(wecom, jdy LatencyRange) {
 // of draws the latency of one request to ep. The group robot is not the
 // API being measured, so its webhook gets none.
 func (a *apiLatency) of(ep string) time.Duration {
-	if ep == epWebhook {
+	if ep == EndpointWebhook {
 		return 0
 	}
 	a.mu.Lock()

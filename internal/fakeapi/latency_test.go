@@ -132,7 +132,7 @@ func TestSetLatencyConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := f.s.Calls(epWidgets); n != 80 {
+	if n := f.s.Calls(EndpointWidgets); n != 80 {
 		t.Fatalf("widget/list counted %d, want 80", n)
 	}
 }

@@ -104,7 +104,7 @@ func (t *MonthDataTap) serve(w http.ResponseWriter, r *http.Request) {
 	if hide && r.Method == http.MethodPost {
 		// Same order as the real handler: faults, method, token, rate
 		// limit; then the visible-range check.
-		if !t.s.authorize(w, r, epMonthData, http.MethodPost) {
+		if !t.s.authorize(w, r, EndpointMonthData, http.MethodPost) {
 			return
 		}
 		wecomError(w, 60011, "")

@@ -54,26 +54,27 @@ type Credentials struct {
 	CorpID, Secret, APIKey, AppID, EntryID, WebhookKey string
 }
 
-// Endpoint names, shared by every knob and counter.
+// Endpoint names, shared by every knob and counter (Calls, FailNext,
+// HoldNext, Faults.Endpoints).
 const (
-	epGetToken     = "gettoken"
-	epDeptList     = "department/simplelist"
-	epUserList     = "user/simplelist"
-	epMonthData    = "getcheckin_monthdata"
-	epWebhook      = "webhook/send"
-	epWidgets      = "widget/list"
-	epList         = "data/list"
-	epGet          = "data/get"
-	epCreate       = "data/create"
-	epBatchCreate  = "data/batch_create"
-	epUpdate       = "data/update"
-	epDelete       = "data/delete"
-	epBatchDelete  = "data/batch_delete"
-	epLegacyCreate = "legacy/data_create"
+	EndpointGetToken     = "gettoken"
+	EndpointDeptList     = "department/simplelist"
+	EndpointUserList     = "user/simplelist"
+	EndpointMonthData    = "getcheckin_monthdata"
+	EndpointWebhook      = "webhook/send"
+	EndpointWidgets      = "widget/list"
+	EndpointList         = "data/list"
+	EndpointGet          = "data/get"
+	EndpointCreate       = "data/create"
+	EndpointBatchCreate  = "data/batch_create"
+	EndpointUpdate       = "data/update"
+	EndpointDelete       = "data/delete"
+	EndpointBatchDelete  = "data/batch_delete"
+	EndpointLegacyCreate = "legacy/data_create"
 )
 
 var wecomEndpoints = map[string]bool{
-	epGetToken: true, epDeptList: true, epUserList: true, epMonthData: true, epWebhook: true,
+	EndpointGetToken: true, EndpointDeptList: true, EndpointUserList: true, EndpointMonthData: true, EndpointWebhook: true,
 }
 
 func withDefaults(o Options) Options {
@@ -163,15 +164,15 @@ func (s *Server) routes() {
 	m.HandleFunc("/cgi-bin/user/simplelist", s.handleUserList)
 	m.HandleFunc("/cgi-bin/checkin/getcheckin_monthdata", s.handleMonthData)
 	m.HandleFunc("/cgi-bin/webhook/send", s.handleWebhook)
-	m.HandleFunc("/api/v5/app/entry/widget/list", s.jdyHandler(epWidgets, false, s.jdyWidgets))
-	m.HandleFunc("/api/v5/app/entry/data/list", s.jdyHandler(epList, false, s.jdyList))
-	m.HandleFunc("/api/v5/app/entry/data/get", s.jdyHandler(epGet, false, s.jdyGet))
-	m.HandleFunc("/api/v5/app/entry/data/create", s.jdyHandler(epCreate, true, s.jdyCreate))
-	m.HandleFunc("/api/v5/app/entry/data/batch_create", s.jdyHandler(epBatchCreate, true, s.jdyBatchCreate))
-	m.HandleFunc("/api/v5/app/entry/data/update", s.jdyHandler(epUpdate, true, s.jdyUpdate))
-	m.HandleFunc("/api/v5/app/entry/data/delete", s.jdyHandler(epDelete, true, s.jdyDelete))
-	m.HandleFunc("/api/v5/app/entry/data/batch_delete", s.jdyHandler(epBatchDelete, true, s.jdyBatchDelete))
-	m.HandleFunc("/api/v2/app/{app_id}/entry/{entry_id}/data_create", s.jdyHandler(epLegacyCreate, true, s.jdyLegacyCreate))
+	m.HandleFunc("/api/v5/app/entry/widget/list", s.jdyHandler(EndpointWidgets, false, s.jdyWidgets))
+	m.HandleFunc("/api/v5/app/entry/data/list", s.jdyHandler(EndpointList, false, s.jdyList))
+	m.HandleFunc("/api/v5/app/entry/data/get", s.jdyHandler(EndpointGet, false, s.jdyGet))
+	m.HandleFunc("/api/v5/app/entry/data/create", s.jdyHandler(EndpointCreate, true, s.jdyCreate))
+	m.HandleFunc("/api/v5/app/entry/data/batch_create", s.jdyHandler(EndpointBatchCreate, true, s.jdyBatchCreate))
+	m.HandleFunc("/api/v5/app/entry/data/update", s.jdyHandler(EndpointUpdate, true, s.jdyUpdate))
+	m.HandleFunc("/api/v5/app/entry/data/delete", s.jdyHandler(EndpointDelete, true, s.jdyDelete))
+	m.HandleFunc("/api/v5/app/entry/data/batch_delete", s.jdyHandler(EndpointBatchDelete, true, s.jdyBatchDelete))
+	m.HandleFunc("/api/v2/app/{app_id}/entry/{entry_id}/data_create", s.jdyHandler(EndpointLegacyCreate, true, s.jdyLegacyCreate))
 	s.mux = m
 }
 
@@ -282,8 +283,8 @@ func (s *Server) RecordCount() int {
 
 // endpointNames lists every endpoint name, sorted; used by tests.
 func endpointNames() []string {
-	names := []string{epGetToken, epDeptList, epUserList, epMonthData, epWebhook, epWidgets, epList, epGet,
-		epCreate, epBatchCreate, epUpdate, epDelete, epBatchDelete, epLegacyCreate}
+	names := []string{EndpointGetToken, EndpointDeptList, EndpointUserList, EndpointMonthData, EndpointWebhook, EndpointWidgets, EndpointList, EndpointGet,
+		EndpointCreate, EndpointBatchCreate, EndpointUpdate, EndpointDelete, EndpointBatchDelete, EndpointLegacyCreate}
 	sort.Strings(names)
 	return names
 }

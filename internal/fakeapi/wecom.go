@@ -180,7 +180,7 @@ func newToken() string {
 }
 
 func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.begin(w, r, epGetToken, false); !ok || !s.serviceDelay(r, epGetToken) {
+	if _, ok := s.begin(w, r, EndpointGetToken, false); !ok || !s.serviceDelay(r, EndpointGetToken) {
 		return
 	}
 	if r.Method != http.MethodGet {
@@ -262,7 +262,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, ep, method st
 }
 
 func (s *Server) handleDeptList(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r, epDeptList, http.MethodGet) {
+	if !s.authorize(w, r, EndpointDeptList, http.MethodGet) {
 		return
 	}
 	root := 1
@@ -291,7 +291,7 @@ func (s *Server) handleDeptList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r, epUserList, http.MethodGet) {
+	if !s.authorize(w, r, EndpointUserList, http.MethodGet) {
 		return
 	}
 	v := r.URL.Query().Get("department_id")
@@ -393,7 +393,7 @@ func validSpan(start, end int64) bool {
 }
 
 func (s *Server) handleMonthData(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r, epMonthData, http.MethodPost) {
+	if !s.authorize(w, r, EndpointMonthData, http.MethodPost) {
 		return
 	}
 	var req monthDataRequest
@@ -458,7 +458,7 @@ type webhookRequest struct {
 }
 
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
-	dropAfter, ok := s.begin(w, r, epWebhook, true)
+	dropAfter, ok := s.begin(w, r, EndpointWebhook, true)
 	if !ok {
 		return
 	}

@@ -351,7 +351,7 @@ func TestWeComRateLimit(t *testing.T) {
 	if f.s.Throttled() != 3 {
 		t.Fatalf("Throttled = %d, want 3", f.s.Throttled())
 	}
-	if f.s.Calls(epMonthData) != 5 || f.s.Calls(epDeptList) != 4 {
+	if f.s.Calls(EndpointMonthData) != 5 || f.s.Calls(EndpointDeptList) != 4 {
 		t.Fatalf("calls %v", f.s.CallCounts())
 	}
 }
