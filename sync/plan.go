@@ -212,6 +212,10 @@ func (r *run) fetch(ctx context.Context, users *userList, out chan<- fetchedBatc
 	}()
 	slots := make(chan struct{}, r.e.opts.FetchInFlight)
 	var halted atomic.Bool // a fetch failed fatally or met the stop
+	// waiting ends the wait for more users once halted: the listing may
+	// go on for a while, and nothing more will be fetched.
+	waiting, stopWaiting := context.WithCancel(ctx)
+	defer stopWaiting()
 	for _, m := range r.req.Months {
 		start, end, ok := m.Span(r.req.Today)
 		if !ok {
@@ -227,16 +231,16 @@ func (r *run) fetch(ctx context.Context, users *userList, out chan<- fetchedBatc
 			queue.users.finish(nil)
 		}
 		for {
-			chunk, err := queue.next(ctx, fetchBatch)
+			chunk, err := queue.next(waiting, fetchBatch)
 			switch {
+			case halted.Load():
+				return // the failure is reported; the month stays unfinished
 			case err != nil && r.isStop(ctx, err):
 				out <- fetchedBatch{month: m, users: queue.rest(), err: errStopped}
 				return
 			case err != nil:
 				r.fatal(fmt.Errorf("list users: %w", err))
 				return
-			case halted.Load():
-				return // the failure is reported; the month stays unfinished
 			}
 			if skipped.Load() || len(chunk) == 0 {
 				break
@@ -269,6 +273,7 @@ func (r *run) fetch(ctx context.Context, users *userList, out chan<- fetchedBatc
 					out <- fetchedBatch{month: m, users: chunk, err: err}
 					if apierr.IsFatal(err) || r.isStop(ctx, err) {
 						halted.Store(true)
+						stopWaiting()
 					}
 				}
 			}()

@@ -129,7 +129,8 @@ func (c *Client) ListUsers(ctx context.Context, sel Selection, found func([]User
 // eachUser calls fn with the selected users of each department in
 // department order (or once with the explicit userids), Exclude removed
 // and empty userids dropped. A user in several departments comes once per
-// department. Departments are listed a few at a time, in order.
+// department. Departments are listed a few at a time; answers that come
+// early wait for those before them.
 func (c *Client) eachUser(ctx context.Context, sel Selection, fn func([]User)) error {
 	excluded := make(map[string]bool, len(sel.Exclude))
 	for _, id := range sel.Exclude {
@@ -184,13 +185,13 @@ func (c *Client) eachUser(ctx context.Context, sel Selection, fn func([]User)) e
 			}
 			go func() {
 				users, err := c.deptUsers(ctx, d)
+				<-slots
 				results[i] <- listed{users, err}
 			}()
 		}
 	}()
 	for i := range depts {
 		res := <-results[i]
-		<-slots
 		if res.err != nil {
 			return res.err
 		}
