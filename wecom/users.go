@@ -155,24 +155,44 @@ func (c *Client) eachUser(ctx context.Context, sel Selection, fn func([]User)) e
 		}
 		return nil
 	}
-	depts, err := c.walk(ctx, sel.Departments)
-	if err != nil {
-		return err
-	}
-
 	type listed struct {
 		users []User
 		err   error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The roots' own members are asked for alongside the walk: no userid
+	// is known before some department's members come back, and the roots
+	// are known without it.
+	early := map[int]chan listed{}
+	for _, root := range rootsOf(sel.Departments) {
+		if early[root] != nil {
+			continue
+		}
+		ch := make(chan listed, 1)
+		early[root] = ch
+		go func() {
+			users, err := c.deptUsers(ctx, root)
+			ch <- listed{users, err}
+		}()
+	}
+	depts, err := c.walk(ctx, sel.Departments)
+	if err != nil {
+		return err
+	}
+
 	results := make([]chan listed, len(depts))
-	for i := range results {
-		results[i] = make(chan listed, 1)
+	for i, d := range depts {
+		if results[i] = early[d]; results[i] == nil {
+			results[i] = make(chan listed, 1)
+		}
 	}
 	slots := make(chan struct{}, listInFlight)
 	go func() {
 		for i, d := range depts {
+			if early[d] != nil {
+				continue // asked for already
+			}
 			if ctx.Err() != nil {
 				results[i] <- listed{err: ctx.Err()}
 				continue
@@ -202,12 +222,19 @@ func (c *Client) eachUser(ctx context.Context, sel Selection, fn func([]User)) e
 	return nil
 }
 
+// rootsOf is the departments to walk from: the configured ones, or the
+// whole company.
+func rootsOf(departments []int) []int {
+	if len(departments) == 0 {
+		return []int{1}
+	}
+	return departments
+}
+
 // walk returns the union of the given roots and their sub-departments,
 // ascending.
 func (c *Client) walk(ctx context.Context, roots []int) ([]int, error) {
-	if len(roots) == 0 {
-		roots = []int{1}
-	}
+	roots = rootsOf(roots)
 	seen := map[int]bool{}
 	for _, root := range roots {
 		if seen[root] {

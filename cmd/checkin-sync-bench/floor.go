@@ -140,9 +140,9 @@ func fillAndDrain(wecom, jdy fakeapi.LatencyRange) time.Duration {
 func meanLatency(r fakeapi.LatencyRange) time.Duration { return (r.Min + r.Max) / 2 }
 
 // listingChain is the WeCom answers that must come one after another
-// before the first userid is known: the access token, the department walk
-// and the first department's members.
-func listingChain(wecom fakeapi.LatencyRange) time.Duration { return 3 * meanLatency(wecom) }
+// before the first userid is known: the access token, then a department's
+// members (the root's are asked for alongside the department walk).
+func listingChain(wecom fakeapi.LatencyRange) time.Duration { return 2 * meanLatency(wecom) }
 
 // rerunFloor is what a sync over a lost store must at least take when it
 // adopts every record: its lookups at the list rate, after fetching at the
