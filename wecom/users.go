@@ -3,6 +3,7 @@ package wecom
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -286,10 +287,18 @@ func (c *Client) deptUsers(ctx context.Context, dept int) ([]User, error) {
 }
 
 // withDept names the department in a listing error, so "outside the
-// visible range" says which one.
+// visible range" says which one. It never changes err: one error can be
+// shared, as the token's failure is by every request that waited for it.
 func withDept(err error, dept int) error {
-	if e, ok := apierr.As(err); ok && e.Code != 0 {
-		e.Msg = strings.TrimSpace(e.Msg + " (department " + strconv.Itoa(dept) + ")")
+	e, ok := apierr.As(err)
+	if !ok || e.Code == 0 {
+		return err
 	}
-	return err
+	suffix := " (department " + strconv.Itoa(dept) + ")"
+	if direct, ok := err.(*apierr.Error); ok {
+		named := *direct
+		named.Msg = strings.TrimSpace(direct.Msg + suffix)
+		return &named
+	}
+	return fmt.Errorf("%w%s", err, suffix)
 }
