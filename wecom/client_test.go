@@ -1067,3 +1067,21 @@ func TestListUsersGivesEachUserOnce(t *testing.T) {
 		t.Errorf("found was called %d times; want once per department with new users (2..%d)", calls, n)
 	}
 }
+
+// One error can be shared (the token's failure, by every request that
+// waited for it): naming a department must not change it.
+func TestWithDeptLeavesTheErrorAlone(t *testing.T) {
+	shared := &apierr.Error{Service: "wecom", Code: 60011, Class: apierr.Fatal, Msg: "no right"}
+	got := withDept(shared, 5)
+	if shared.Msg != "no right" {
+		t.Errorf("the shared error became %q", shared.Msg)
+	}
+	if e, ok := apierr.As(got); !ok || e.Code != 60011 || e.Class != apierr.Fatal || !strings.Contains(got.Error(), "(department 5)") {
+		t.Errorf("named error %v (%+v)", got, e)
+	}
+	wrapped := fmt.Errorf("token: %w", shared)
+	got = withDept(wrapped, 7)
+	if shared.Msg != "no right" || !strings.Contains(got.Error(), "(department 7)") || apierr.ClassOf(got) != apierr.Fatal {
+		t.Errorf("wrapped: %v, shared %q", got, shared.Msg)
+	}
+}
