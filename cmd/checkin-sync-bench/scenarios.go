@@ -336,6 +336,20 @@ func (b *bench) writeBoundLoad(ctx context.Context) error {
 	return nil
 }
 
+// runUnthrottled runs the tool with every limit lifted, in the fakes and
+// in the tool: for loads that are not timed, or that measure something
+// other than pacing.
+func (b *bench) runUnthrottled(ctx context.Context, e *env, label string, wantRecords int, args ...string) (syncRun, error) {
+	if err := e.fakes.SetLimits(ctx, unlimitedFakes()); err != nil {
+		return syncRun{}, err
+	}
+	cfg, vars, err := b.config(e, label, unthrottledTool(), setupConcurrency)
+	if err != nil {
+		return syncRun{}, err
+	}
+	return b.runChecked(ctx, e, label, cfg, vars, wantRecords, args...)
+}
+
 // countTxs runs the tool and returns the bbolt write transactions it
 // committed.
 func (b *bench) countTxs(ctx context.Context, e *env, label, cfg string, vars map[string]string, wantRecords int, args ...string) (int, syncRun, error) {
@@ -388,14 +402,7 @@ func (b *bench) rerunAndLostStore(ctx context.Context) error {
 	defer e.fakes.Stop()
 
 	// Setup: load the months with the limits lifted; not measured.
-	if err := e.fakes.SetLimits(ctx, unlimitedFakes()); err != nil {
-		return err
-	}
-	cfg, vars, err := b.config(e, scRerun+"-setup", unthrottledTool(), setupConcurrency)
-	if err != nil {
-		return err
-	}
-	if _, err := b.runChecked(ctx, e, scRerun+"-setup", cfg, vars, want, syncArgs(months)...); err != nil {
+	if _, err := b.runUnthrottled(ctx, e, scRerun+"-setup", want, syncArgs(months)...); err != nil {
 		return err
 	}
 
@@ -403,7 +410,7 @@ func (b *bench) rerunAndLostStore(ctx context.Context) error {
 	if err := e.fakes.SetLimits(ctx, r.fakeLimits()); err != nil {
 		return err
 	}
-	cfg, vars, err = b.config(e, scRerun, r, b.concurrency())
+	cfg, vars, err := b.config(e, scRerun, r, b.concurrency())
 	if err != nil {
 		return err
 	}
@@ -461,14 +468,7 @@ func (b *bench) memory(ctx context.Context) error {
 		return err
 	}
 	defer e.fakes.Stop()
-	if err := e.fakes.SetLimits(ctx, unlimitedFakes()); err != nil {
-		return err
-	}
-	cfg, vars, err := b.config(e, scMemory+"-load", unthrottledTool(), setupConcurrency)
-	if err != nil {
-		return err
-	}
-	load, err := b.runChecked(ctx, e, scMemory+"-load", cfg, vars, want, syncArgs(months)...)
+	load, err := b.runUnthrottled(ctx, e, scMemory+"-load", want, syncArgs(months)...)
 	if err != nil {
 		return err
 	}
@@ -481,7 +481,7 @@ func (b *bench) memory(ctx context.Context) error {
 	if err := e.fakes.SetLimits(ctx, r.fakeLimits()); err != nil {
 		return err
 	}
-	cfg, vars, err = b.config(e, scMemory+"-verify", r, b.concurrency())
+	cfg, vars, err := b.config(e, scMemory+"-verify", r, b.concurrency())
 	if err != nil {
 		return err
 	}
@@ -505,15 +505,7 @@ func (b *bench) storeSize(ctx context.Context) error {
 		return err
 	}
 	defer e.fakes.Stop()
-	if err := e.fakes.SetLimits(ctx, unlimitedFakes()); err != nil {
-		return err
-	}
-	cfg, vars, err := b.config(e, scStore, unthrottledTool(), setupConcurrency)
-	if err != nil {
-		return err
-	}
-	months := b.lastMonths(1)
-	if _, err := b.runChecked(ctx, e, scStore, cfg, vars, users, syncArgs(months)...); err != nil {
+	if _, err := b.runUnthrottled(ctx, e, scStore, users, syncArgs(b.lastMonths(1))...); err != nil {
 		return err
 	}
 	fi, err := os.Stat(e.store)

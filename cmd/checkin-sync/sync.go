@@ -235,7 +235,7 @@ func runSync(ctx, stop context.Context, job syncJob) (int, error) {
 	}
 	listing, stopListing := context.WithCancel(ctx)
 	defer stopListing()
-	src := listEarly(listing, newSource(wc, cfg))
+	src := sync.Prefetch(listing, newSource(wc, cfg))
 	if len(job.months) > longRangeMonths {
 		if err := estimateRun(ctx, job, src); err != nil {
 			return 0, err
@@ -333,8 +333,8 @@ func estimate(users, months int, perMinute float64) time.Duration {
 
 // estimateRun lists the users, prints the estimated duration of the run and,
 // when job.confirm says so, asks whether to go on.
-func estimateRun(ctx context.Context, job syncJob, src *earlyUsers) error {
-	n, err := src.count(ctx)
+func estimateRun(ctx context.Context, job syncJob, src *sync.Prefetched) error {
+	n, err := src.Count(ctx)
 	if err != nil {
 		// The run meets the same failure, and records and reports it as
 		// every run does.
