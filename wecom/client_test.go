@@ -1085,3 +1085,33 @@ func TestWithDeptLeavesTheErrorAlone(t *testing.T) {
 		t.Errorf("wrapped: %v, shared %q", got, shared.Msg)
 	}
 }
+
+// WeCom sends errcode and errmsg first, and the client reads them from
+// the first tokens; members in any other order must read the same.
+func TestEnvelopeInAnyOrder(t *testing.T) {
+	bodies := []string{
+		`{"errcode":0,"errmsg":"ok","datas":[{"base_info":{"acctid":"a"}}]}`,
+		`{"datas":[{"base_info":{"acctid":"a"}}],"errcode":0,"errmsg":"ok"}`,
+		`{"errmsg":"ok","datas":[{"base_info":{"acctid":"a"}}],"errcode":0}`,
+		`{"errcode":0,"datas":[{"base_info":{"acctid":"a"}}],"errmsg":"ok"}`,
+	}
+	for _, body := range bodies {
+		c, _ := handlerClient(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) })
+		start, end := juneSpan()
+		res, err := c.MonthData(testCtx(t), start, end, []string{"a"})
+		if err != nil || len(res.Rows) != 1 || res.Rows[0].UserID != "a" {
+			t.Errorf("%s: %+v %v", body, res, err)
+		}
+	}
+	for _, body := range []string{
+		`{"datas":[],"errmsg":"api forbidden","errcode":48002}`,
+		`{"errmsg":"api forbidden","errcode":48002}`,
+	} {
+		c, _ := handlerClient(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) })
+		start, end := juneSpan()
+		_, err := c.MonthData(testCtx(t), start, end, []string{"a"})
+		if e, ok := apierr.As(err); !ok || e.Code != 48002 {
+			t.Errorf("%s: %v, want errcode 48002", body, err)
+		}
+	}
+}

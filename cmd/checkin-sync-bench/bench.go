@@ -230,7 +230,7 @@ func (b *bench) printReport(w io.Writer) {
 	fmt.Fprintf(w, "machine: %s\n", machine(b.tool))
 	fmt.Fprintf(w, "scale: %s (every documented limit × %s: %s)\n", num(b.scale), num(b.scale), b.scaled())
 	fmt.Fprintf(w, "tool: configured with the same limits; jiandaoyun.concurrency %d = 4 × scale, since requests in flight = rate × latency, so the concurrency grows with the rates\n", b.concurrency())
-	fmt.Fprintf(w, "fakes: a separate process; token-bucket burst %d (their default of %d × scale, so that a bucket forgives the same jitter in time as unscaled); latency only where stated\n", b.burst, fakesBurst)
+	fmt.Fprintf(w, "fakes: a separate process; token-bucket burst %d (their default of %d × scale, so that a bucket forgives the same jitter in time as unscaled); latency only where stated; the month reports a scenario times encoded before it starts, since a real WeCom builds them on its own machines\n", b.burst, fakesBurst)
 	fmt.Fprintf(w, "months: the last complete ones before %s (CST); 1 month = %s, 2 months = %s\n\n",
 		b.today.Month(), b.lastMonths(1)[0], b.lastMonths(2))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -48,8 +48,21 @@ type latencyRequest struct {
 	JDY   fakeapi.LatencyRange `json:"jdy"`
 }
 
-type bumpRequest struct {
+// monthsRequest names the months a bump or a preparation is for.
+type monthsRequest struct {
 	Months []string `json:"months"`
+}
+
+func parseMonths(names []string) ([]month.Month, error) {
+	out := make([]month.Month, len(names))
+	for i, ms := range names {
+		m, err := month.Parse(ms)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = m
+	}
+	return out, nil
 }
 
 // runFakes serves the fakes on loopback until its stdin closes, which it
@@ -122,24 +135,38 @@ func controlHandler(srv *fakeapi.Server, refused *refusals) http.Handler {
 		}
 	})
 	mux.HandleFunc("POST "+controlPrefix+"bump", func(w http.ResponseWriter, r *http.Request) {
-		var b bumpRequest
+		var b monthsRequest
 		if !decodeBody(w, r, &b) {
 			return
 		}
-		users := srv.Company().Users()
+		months, err := parseMonths(b.Months)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		n := 0
-		for _, ms := range b.Months {
-			m, err := month.Parse(ms)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			for _, u := range users {
+		for _, m := range months {
+			for _, u := range srv.Company().Users() {
 				srv.Company().Bump(u.UserID, m)
 				n++
 			}
 		}
 		reply(w, map[string]int{"bumped": n})
+	})
+	mux.HandleFunc("POST "+controlPrefix+"prepare", func(w http.ResponseWriter, r *http.Request) {
+		var b monthsRequest
+		if !decodeBody(w, r, &b) {
+			return
+		}
+		months, err := parseMonths(b.Months)
+		if err == nil {
+			err = srv.PrepareReports(months)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		reply(w, b)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -285,11 +312,22 @@ func (p *fakesProcess) SetLatency(ctx context.Context, wecom, jdy fakeapi.Latenc
 
 // Bump changes every user's report of the months.
 func (p *fakesProcess) Bump(ctx context.Context, months []month.Month) error {
-	b := bumpRequest{}
+	return p.post(ctx, "bump", newMonthsRequest(months))
+}
+
+// Prepare has the fakes encode every user's report of the months before a
+// timed run: a real WeCom builds its answers on its own machines, not on
+// the cores the tool is measured on.
+func (p *fakesProcess) Prepare(ctx context.Context, months []month.Month) error {
+	return p.post(ctx, "prepare", newMonthsRequest(months))
+}
+
+func newMonthsRequest(months []month.Month) monthsRequest {
+	b := monthsRequest{Months: []string{}}
 	for _, m := range months {
 		b.Months = append(b.Months, m.String())
 	}
-	return p.post(ctx, "bump", b)
+	return b
 }
 
 func (p *fakesProcess) get(ctx context.Context, route string, out any) error {

@@ -84,7 +84,9 @@ type env struct {
 	store string
 }
 
-func (b *bench) startEnv(ctx context.Context, label string, users int) (*env, error) {
+// startEnv starts a scenario's fakes, with the reports of the months it
+// times prepared.
+func (b *bench) startEnv(ctx context.Context, label string, users int, timed []month.Month) (*env, error) {
 	b.progress("%s: starting the fakes (%d users)", label, users)
 	profile := ""
 	if b.profileDir != "" {
@@ -92,6 +94,10 @@ func (b *bench) startEnv(ctx context.Context, label string, users int) (*env, er
 	}
 	f, err := startFakes(ctx, users, b.seed, b.burst, profile, filepath.Join(b.dir, label+".fakes.log"))
 	if err != nil {
+		return nil, err
+	}
+	if err := f.Prepare(ctx, timed); err != nil {
+		f.Stop()
 		return nil, err
 	}
 	return &env{fakes: f, store: filepath.Join(b.dir, label+".db")}, nil
@@ -209,7 +215,7 @@ func (b *bench) writeBoundRates() rates {
 
 func (b *bench) fetchBoundLoad(ctx context.Context) error {
 	users := b.sizes.FetchUsers
-	e, err := b.startEnv(ctx, scFetchBound, users)
+	e, err := b.startEnv(ctx, scFetchBound, users, b.lastMonths(1))
 	if err != nil {
 		return err
 	}
@@ -227,7 +233,7 @@ func (b *bench) publishedApproach(ctx context.Context) error {
 	if b.fetchBound.wall == 0 || b.fetchBound.users != users {
 		return failuref("no fetch-bound load of %d users to compare with", users)
 	}
-	e, err := b.startEnv(ctx, scLegacy, users)
+	e, err := b.startEnv(ctx, scLegacy, users, b.lastMonths(1))
 	if err != nil {
 		return err
 	}
@@ -264,7 +270,7 @@ func (b *bench) publishedApproach(ctx context.Context) error {
 
 func (b *bench) writeBoundLoad(ctx context.Context) error {
 	users := b.sizes.WriteUsers
-	e, err := b.startEnv(ctx, scWriteBound, users)
+	e, err := b.startEnv(ctx, scWriteBound, users, b.lastMonths(2))
 	if err != nil {
 		return err
 	}
@@ -367,7 +373,7 @@ func (b *bench) countTxs(ctx context.Context, e *env, label, cfg string, vars ma
 
 func (b *bench) latencyLoad(ctx context.Context) error {
 	users := b.sizes.WriteUsers
-	e, err := b.startEnv(ctx, scLatency, users)
+	e, err := b.startEnv(ctx, scLatency, users, b.lastMonths(1))
 	if err != nil {
 		return err
 	}
@@ -395,7 +401,7 @@ func (b *bench) rerunAndLostStore(ctx context.Context) error {
 	users := b.sizes.RerunUsers
 	months := b.lastMonths(2)
 	want := users * len(months)
-	e, err := b.startEnv(ctx, scRerun, users)
+	e, err := b.startEnv(ctx, scRerun, users, months)
 	if err != nil {
 		return err
 	}
@@ -463,7 +469,7 @@ func (b *bench) memory(ctx context.Context) error {
 	users, nMonths := b.sizes.MemoryUsers, b.sizes.MemoryMonths
 	months := b.lastMonths(nMonths)
 	want := users * nMonths
-	e, err := b.startEnv(ctx, scMemory, users)
+	e, err := b.startEnv(ctx, scMemory, users, nil)
 	if err != nil {
 		return err
 	}
@@ -500,7 +506,7 @@ func (b *bench) memory(ctx context.Context) error {
 // grows its file in powers of two, which says nothing about the records.
 func (b *bench) storeSize(ctx context.Context) error {
 	users := b.sizes.StoreUsers
-	e, err := b.startEnv(ctx, scStore, users)
+	e, err := b.startEnv(ctx, scStore, users, nil)
 	if err != nil {
 		return err
 	}

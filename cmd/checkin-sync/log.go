@@ -71,6 +71,12 @@ func buildLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	return zerolog.New(out).Level(lv).With().Timestamp().Logger(), nil
 }
 
+func init() {
+	// Milliseconds: a run makes many requests a second, and the order of
+	// a run's lines is only readable at that precision.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+}
+
 // isTerminal reports whether w is a terminal (progress bars and colour
 // only make sense there).
 func isTerminal(w io.Writer) bool {

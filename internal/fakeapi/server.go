@@ -117,15 +117,16 @@ func withDefaults(o Options) Options {
 // Server is the fake WeCom and fake Jiandaoyun. All methods are safe for
 // concurrent use.
 type Server struct {
-	opts    Options
-	mux     *http.ServeMux
-	limits  *limiterSet
-	faults  *faultState
-	latency apiLatency
-	wecom   *wecomState
-	jdy     *jdyStore
-	widgets map[string]Widget         // by request name
-	members atomic.Pointer[memberSet] // Jiandaoyun contacts (SetMembers); nil: every username exists
+	opts     Options
+	mux      *http.ServeMux
+	limits   *limiterSet
+	faults   *faultState
+	latency  apiLatency
+	wecom    *wecomState
+	jdy      *jdyStore
+	widgets  map[string]Widget         // by request name
+	members  atomic.Pointer[memberSet] // Jiandaoyun contacts (SetMembers); nil: every username exists
+	prepared preparedRows              // month rows encoded ahead (PrepareReports)
 
 	clockOffset atomic.Int64 // nanoseconds added to the real clock
 	throttled   atomic.Int64

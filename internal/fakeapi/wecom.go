@@ -154,10 +154,22 @@ func wecomError(w http.ResponseWriter, code int, detail string) {
 	writeJSON(w, http.StatusOK, map[string]any{"errcode": code, "errmsg": msg})
 }
 
+// wecomOK answers errcode 0 with the body's members after errcode and
+// errmsg, in the order WeCom sends them.
 func wecomOK(w http.ResponseWriter, body map[string]any) {
-	body["errcode"] = 0
-	body["errmsg"] = "ok"
-	writeJSON(w, http.StatusOK, body)
+	b, err := json.Marshal(body)
+	if err != nil {
+		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	out := []byte(`{"errcode":0,"errmsg":"ok"`)
+	if len(b) > 2 {
+		out = append(append(out, ','), b[1:]...)
+	} else {
+		out = append(out, '}')
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(out)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -431,15 +443,22 @@ func (s *Server) handleMonthData(w http.ResponseWriter, r *http.Request) {
 	from := month.DateIn(time.Unix(*req.StartTime, 0), month.CST)
 	to := month.DateIn(time.Unix(*req.EndTime, 0), month.CST)
 	m := from.Month()
-	rows := make([]any, len(idx))
+	var body bytes.Buffer
+	body.WriteString(`{"errcode":0,"errmsg":"ok","datas":[`)
 	for k, i := range idx {
-		row := c.report(i, m, from, to)
-		if sp := s.spelling(c.users[i].UserID).Reported; sp != "" {
-			row["base_info"].(map[string]any)["acctid"] = sp
+		row, err := s.monthRow(i, m, from, to)
+		if err != nil {
+			http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+			return
 		}
-		rows[k] = row
+		if k > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(row)
 	}
-	wecomOK(w, map[string]any{"datas": rows})
+	body.WriteString("]}")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(body.Bytes())
 }
 
 type webhookRequest struct {
