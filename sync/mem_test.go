@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,6 +158,8 @@ type memSink struct {
 	partial     int             // the next create writes only its first half and answers a short count
 	failLookup  int             // lookups that fail with a retryable error
 	failAfter   int             // when > 0, every lookup after this many fails
+	failScan    int             // when > 0, the scan call of this number fails
+	badPage     int             // when > 0, the page of this scan call does not decode
 	extraValue  string          // new records get this value in an unmapped field
 	afterCreate func()          // runs, under the lock, after each create writes
 	calls       map[string]int
@@ -379,7 +382,30 @@ func (s *memSink) Delete(_ context.Context, id string) error {
 }
 
 // Scan reads one page of the form in _id order.
-func (s *memSink) Scan(_ context.Context, after string, limit int) ([]FormRecord, error) {
+func (s *memSink) Scan(ctx context.Context, after string, limit int) (ScanPage, error) {
+	recs, err := s.scanRecords(ctx, after, limit)
+	s.mu.Lock()
+	n := s.calls["scan"]
+	s.mu.Unlock()
+	switch {
+	case err != nil:
+		return ScanPage{}, err
+	case n == s.failScan:
+		return ScanPage{}, errScan
+	case n == s.badPage:
+		return ScanPage{Len: len(recs), Last: recs[len(recs)-1].DataID, Records: func() ([]FormRecord, error) { return nil, errDecode }}, nil
+	case len(recs) == 0:
+		return ScanPage{Records: func() ([]FormRecord, error) { return nil, nil }}, nil
+	}
+	return ScanPage{Len: len(recs), Last: recs[len(recs)-1].DataID, Records: func() ([]FormRecord, error) { return recs, nil }}, nil
+}
+
+var (
+	errScan   = &apierr.Error{Service: "jiandaoyun", Endpoint: "data/list", Class: apierr.Retry, Msg: "still unreachable"}
+	errDecode = errors.New("data[3] is not an object")
+)
+
+func (s *memSink) scanRecords(_ context.Context, after string, limit int) ([]FormRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls["scan"]++

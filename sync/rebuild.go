@@ -43,7 +43,7 @@ func (e *Engine) Rebuild(ctx context.Context, months []month.Month) (*RebuildRep
 			sel[m.String()] = true
 		}
 	}
-	idx, err := e.scanForm(ctx, sel)
+	idx, err := e.scanForm(ctx, sel, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -100,14 +100,13 @@ func (e *Engine) Rebuild(ctx context.Context, months []month.Month) (*RebuildRep
 			}
 			kept := group[0]
 			rec := store.Record{DataID: kept.DataID, State: store.StateSynced, SyncedAt: now}
-			rb, err := e.mapper.ReadBack(kept.Row)
-			if err == nil {
-				rec.Hash = rb.Hash
-				if rb.SubformExact {
-					rec.SubformHash = rb.SubformHash
+			if rb := kept.read; rb.ok {
+				rec.Hash = rb.hash
+				if rb.subOK {
+					rec.SubformHash = rb.sub
 				}
 			}
-			if err != nil || !rb.Exact {
+			if !kept.read.ok || !kept.read.exact {
 				rm.Inexact++
 			}
 			w.Records = append(w.Records, store.KeyedRecord{Month: ms, UserID: userid, Record: rec})

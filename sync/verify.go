@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	stdsync "sync"
 
 	"checkin-sync/internal/apierr"
 	"checkin-sync/internal/month"
@@ -56,14 +57,32 @@ func (v *VerifyReport) Drift() bool {
 // scanPage is the page size of a form scan: the largest data/list allows.
 const scanPage = 100
 
-// formIndex is the form as a scan read it.
+// formIndex is the form as a scan read it. Rows are not kept, only what
+// the mapping reads back from them, except where keep asked for the row.
 type formIndex struct {
-	byID   map[string]FormRecord
-	byKey  map[string][]FormRecord // normalized key → copies, oldest first
-	bad    []FormRecord            // empty key, or a key without a month
-	months map[string]bool         // months the keys name
+	byID   map[string]scanned
+	byKey  map[string][]scanned // normalized key → copies, oldest first
+	bad    []scanned            // empty key, or a key without a month; in _id order
+	months map[string]bool      // months the keys name
 	count  int
 }
+
+// scanned is one form record as a scan keeps it.
+type scanned struct {
+	DataID, Key string
+	read        readBackSum
+	row         map[string]any // only when the scan's keep asked for it
+}
+
+// readBackSum is what a scan keeps of a record's read-back.
+type readBackSum struct {
+	ok           bool // read back at all
+	hash, sub    uint64
+	exact, subOK bool
+}
+
+// same reports whether the record holds exactly the content of hash.
+func (r readBackSum) same(hash uint64) bool { return r.ok && r.exact && r.hash == hash }
 
 // normKey splits a form key into its normalized form ("<lower-case
 // userid>|YYYY-MM"), its userid and its month; ok is false for an empty
@@ -81,43 +100,136 @@ func normKey(k string) (key, userid string, m month.Month, ok bool) {
 	return userid + "|" + m.String(), userid, m, true
 }
 
+// scanWorkers decode pages and read their records back, while the next
+// page is on its way: a scan is bound by the list rate only if decoding
+// keeps up with it.
+const scanWorkers = 2
+
 // scanForm reads every record of the form by pages. With a month set, a
 // record of another month is left out; records with an empty or unparsable
-// key are kept only without one.
-func (e *Engine) scanForm(ctx context.Context, months map[string]bool) (*formIndex, error) {
-	idx := &formIndex{byID: map[string]FormRecord{}, byKey: map[string][]FormRecord{}, months: map[string]bool{}}
-	after := ""
-	for {
-		page, err := e.sink.Scan(ctx, after, scanPage)
-		if err != nil {
-			return nil, fmt.Errorf("read the form: %w", err)
-		}
-		for _, rec := range page {
-			if IsProbeKey(rec.Key) {
-				continue // a write probe's own record, on a form it should not be on
+// key are kept only without one. keep, if set, says which records keep
+// their whole row.
+func (e *Engine) scanForm(ctx context.Context, months map[string]bool, keep func(scanned) bool) (*formIndex, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan ScanPage, scanWorkers)
+	var fetchErr error
+	go func() {
+		defer close(pages)
+		after := ""
+		for {
+			page, err := e.sink.Scan(ctx, after, scanPage)
+			if err != nil {
+				fetchErr = fmt.Errorf("read the form: %w", err)
+				return
 			}
-			idx.count++
+			select {
+			case pages <- page:
+			case <-ctx.Done():
+				return
+			}
+			if page.Len < scanPage {
+				return
+			}
+			after = page.Last
+		}
+	}()
+
+	results := make(chan pageRead, scanWorkers)
+	var workers stdsync.WaitGroup
+	for range scanWorkers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for page := range pages {
+				res := e.readPage(page, months, keep)
+				results <- res
+				if res.err != nil {
+					cancel()
+				}
+			}
+		}()
+	}
+	go func() {
+		workers.Wait()
+		close(results)
+	}()
+
+	idx := &formIndex{byID: map[string]scanned{}, byKey: map[string][]scanned{}, months: map[string]bool{}}
+	var readErr error
+	for res := range results {
+		if res.err != nil {
+			if readErr == nil {
+				readErr = res.err
+			}
+			continue
+		}
+		idx.count += res.read
+		for _, rec := range res.recs {
+			idx.byID[rec.DataID] = rec
 			key, _, m, ok := normKey(rec.Key)
-			switch {
-			case !ok && months == nil:
+			if !ok {
 				idx.bad = append(idx.bad, rec)
-				idx.byID[rec.DataID] = rec
-			case !ok:
-			case months == nil || months[m.String()]:
-				idx.byKey[key] = append(idx.byKey[key], rec)
-				idx.byID[rec.DataID] = rec
-				idx.months[m.String()] = true
+				continue
 			}
+			idx.byKey[key] = append(idx.byKey[key], rec)
+			idx.months[m.String()] = true
 		}
-		if len(page) < scanPage {
-			break
-		}
-		after = page[len(page)-1].DataID
+	}
+	// Every worker has stopped, so the page reader has too.
+	switch {
+	case readErr != nil:
+		return nil, readErr
+	case fetchErr != nil:
+		return nil, fetchErr
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("read the form: %w", ctx.Err())
 	}
 	for _, group := range idx.byKey {
-		sortByID(group)
+		sortScanned(group)
 	}
+	sortScanned(idx.bad)
 	return idx, nil
+}
+
+// pageRead is one page as a scan worker read it.
+type pageRead struct {
+	recs []scanned // those the scan indexes
+	read int       // records on the page, probe records left out
+	err  error
+}
+
+// readPage decodes one page and reads back the records the scan indexes.
+func (e *Engine) readPage(page ScanPage, months map[string]bool, keep func(scanned) bool) (res pageRead) {
+	recs, err := page.Records()
+	if err != nil {
+		res.err = fmt.Errorf("read the form: %w", err)
+		return res
+	}
+	res.recs = make([]scanned, 0, len(recs))
+	for _, rec := range recs {
+		if IsProbeKey(rec.Key) {
+			continue // a write probe's own record, on a form it should not be on
+		}
+		res.read++
+		_, _, m, ok := normKey(rec.Key)
+		if ok && months != nil && !months[m.String()] || !ok && months != nil {
+			continue
+		}
+		sc := scanned{DataID: rec.DataID, Key: rec.Key}
+		if rb, err := e.mapper.ReadBack(rec.Row); err == nil {
+			sc.read = readBackSum{ok: true, hash: rb.Hash, sub: rb.SubformHash, exact: rb.Exact, subOK: rb.SubformExact}
+		}
+		if keep != nil && keep(sc) {
+			sc.row = rec.Row
+		}
+		res.recs = append(res.recs, sc)
+	}
+	return res
+}
+
+func sortScanned(recs []scanned) {
+	sort.Slice(recs, func(i, j int) bool { return recs[i].DataID < recs[j].DataID })
 }
 
 // storeEntry is one checkpoint.
@@ -153,6 +265,7 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 	sort.Strings(names)
 
 	known := map[string]storeEntry{}
+	stored := map[string]uint64{} // data_id → hash, of synced checkpoints
 	for _, ms := range names {
 		m, err := month.Parse(ms)
 		if err != nil {
@@ -160,13 +273,21 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 		}
 		err = e.cp.ForEach(ms, func(userid string, rec store.Record) error {
 			known[e.mapper.Key(userid, m)] = storeEntry{month: ms, userid: userid, rec: rec}
+			if rec.State == store.StateSynced && rec.DataID != "" {
+				stored[rec.DataID] = rec.Hash
+			}
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("read the checkpoints of %s: %w", ms, err)
 		}
 	}
-	idx, err := e.scanForm(ctx, sel)
+	// A record that differs keeps its row, for --deep.
+	differs := func(sc scanned) bool {
+		hash, ok := stored[sc.DataID]
+		return ok && !sc.read.same(hash)
+	}
+	idx, err := e.scanForm(ctx, sel, differs)
 	if err != nil {
 		return nil, err
 	}
@@ -201,10 +322,9 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 				add(base)
 				continue
 			}
-			rb, err := e.mapper.ReadBack(fr.Row)
-			if err != nil || !rb.Exact || rb.Hash != se.rec.Hash {
+			if !fr.read.same(se.rec.Hash) {
 				base.Kind = KindDiffer
-				base.row = fr.Row
+				base.row = fr.row
 				add(base)
 			}
 		}
@@ -243,7 +363,7 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 	return rep, nil
 }
 
-func dataIDs(group []FormRecord) []string {
+func dataIDs(group []scanned) []string {
 	ids := make([]string, len(group))
 	for i, fr := range group {
 		ids[i] = fr.DataID

@@ -3,6 +3,8 @@ package sync
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -288,4 +290,65 @@ func TestSettleResolvesPendingBeforeVerify(t *testing.T) {
 	r.want(sum, OutcomeSuccess, ExitOK)
 	wantCounts(t, r.verify(), nil)
 	r.expectForm(memMonth)
+}
+
+// The scan reads the next page while the last one is decoded; a page that
+// fails, however far in, fails verify and rebuild, and nothing is taken
+// from a partial scan.
+func TestScanOfManyPages(t *testing.T) {
+	r := newMemRig(t, 250)
+	r.want(r.run(), OutcomeSuccess, ExitOK)
+	rep := r.verify()
+	if rep.Records != 250 || len(rep.Findings) != 0 {
+		t.Fatalf("%d records, findings %+v; want 250, none", rep.Records, rep.Findings)
+	}
+	if n := r.sink.calls["scan"]; n != 3 {
+		t.Fatalf("%d scan calls, want 3 pages", n)
+	}
+	_, differ, _ := r.injectDrift()
+	rep = r.verify()
+	wantCounts(t, rep, map[string]int{KindMissing: 1, KindDiffer: 1, KindDuplicate: 1, KindUnknown: 2})
+	for _, f := range rep.Findings {
+		if f.Kind == KindDiffer && (f.Key != differ || f.row == nil) {
+			t.Fatalf("differ finding %+v, want %s with its row kept", f, differ)
+		}
+		if f.Kind != KindDiffer && f.row != nil {
+			t.Fatalf("%s finding keeps a row", f.Kind)
+		}
+	}
+
+	for _, tc := range []struct {
+		name      string
+		failScan  int
+		badPage   int
+		wantError error
+	}{
+		{"the second page is refused", 2, 0, errScan},
+		{"the third page is refused", 3, 0, errScan},
+		{"the first page does not decode", 0, 1, errDecode},
+		{"the last page does not decode", 0, 3, errDecode},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.sink.mu.Lock()
+			r.sink.calls["scan"] = 0
+			r.sink.failScan, r.sink.badPage = tc.failScan, tc.badPage
+			r.sink.mu.Unlock()
+			if rep, err := r.engine(false, nil).Verify(context.Background(), nil); !errors.Is(err, tc.wantError) {
+				t.Fatalf("verify: %+v, %v; want %v", rep, err, tc.wantError)
+			}
+			r.sink.mu.Lock()
+			r.sink.calls["scan"] = 0
+			r.sink.mu.Unlock()
+			before, err := r.cp.Months()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep, err := r.engine(false, nil).Rebuild(context.Background(), nil); !errors.Is(err, tc.wantError) {
+				t.Fatalf("rebuild: %+v, %v; want %v", rep, err, tc.wantError)
+			}
+			if after, _ := r.cp.Months(); !reflect.DeepEqual(before, after) {
+				t.Fatalf("a failed rebuild changed the store's months: %+v → %+v", before, after)
+			}
+		})
+	}
 }
