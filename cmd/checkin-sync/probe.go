@@ -42,7 +42,7 @@ const (
 	probeLagSamples = 3
 	probeLagMax     = 60 * time.Second
 	probePoll       = 25 * time.Millisecond
-	probeInValues   = 100
+	probeInRecords  = 100 // records the in filter's check writes: one batch_create
 	probeCleanupMax = 2 * time.Minute
 )
 
@@ -94,7 +94,7 @@ func runWriteProbe(c *cli.Context, s session) error {
 		}
 		ok, err := askYes(os.Stdin, c.App.ErrWriter, fmt.Sprintf(
 			"The write probe writes about %d test records (keys starting with %s) to form %s of app %s, without workflows or triggers, and deletes them at the end",
-			probeInValues+10, sync.ProbeKeyPrefix, entry, cfg.Jiandaoyun.AppID))
+			probeInRecords+10, sync.ProbeKeyPrefix, entry, cfg.Jiandaoyun.AppID))
 		if err != nil {
 			return err
 		}
@@ -620,13 +620,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// inFilter writes 100 records and asks data/list with an in filter of 100
-// values: 98 exact keys, one key in upper case and one key cut short. The
-// answer must be exactly the 98.
+// inFilter asks data/list with an in filter of as many values as sync
+// sends in one lookup (jiandaoyun.MaxKeysPerLookup). It writes
+// probeInRecords records, one batch, and fills the rest of the filter with
+// keys never written, rather than writing a second batch: the check costs
+// no more writes or deletes than before. The values are inFilterValues':
+// the written keys but two exact, one in upper case and one cut short, and
+// the unwritten keys between them. The answer must be exactly the exact
+// ones.
 func (p *prober) inFilter(ctx context.Context) error {
 	kf := p.mapper.KeyField()
-	keys := make([]string, probeInValues)
-	data := make([]json.RawMessage, probeInValues)
+	keys := make([]string, probeInRecords)
+	data := make([]json.RawMessage, probeInRecords)
 	for i := range keys {
 		keys[i] = p.key("in")
 		data[i] = keyOnly(kf, keys[i])
@@ -634,15 +639,11 @@ func (p *prober) inFilter(ctx context.Context) error {
 	if _, err := p.create(ctx, sync.NewTxID(), keys, data); err != nil {
 		return fmt.Errorf("batch_create: %w", err)
 	}
-	n := probeInValues
-	values := make([]any, n)
-	want := map[string]bool{}
-	for i := 0; i < n-2; i++ {
-		values[i] = keys[i]
-		want[keys[i]] = true
+	absent := make([]string, jiandaoyun.MaxKeysPerLookup-probeInRecords)
+	for i := range absent {
+		absent[i] = p.key("none")
 	}
-	values[n-2] = strings.ToUpper(keys[n-2])
-	values[n-1] = keys[n-1][:len(keys[n-1])-1]
+	values, want := inFilterValues(keys, absent)
 	filter := &jiandaoyun.Filter{Rel: "and", Cond: []jiandaoyun.Cond{{Field: kf, Type: "text", Method: "in", Value: values}}}
 	deadline := time.Now().Add(3*time.Duration(p.res.ListLagWorstMS)*time.Millisecond + 2*time.Second)
 	var rows []map[string]any
@@ -666,9 +667,9 @@ func (p *prober) inFilter(ctx context.Context) error {
 		got[k] = true
 		switch {
 		case want[k]:
-		case k == keys[n-2]:
+		case k == keys[0]:
 			problems = append(problems, "matches a value in another case (not case-sensitive)")
-		case k == keys[n-1]:
+		case k == keys[1]:
 			problems = append(problems, "matches a value that is only the start of a key (not exact)")
 		default:
 			problems = append(problems, fmt.Sprintf("returns %q, which was not asked", k))
@@ -686,6 +687,40 @@ func (p *prober) inFilter(ctx context.Context) error {
 	p.res.InFilterExact = len(problems) == 0
 	p.res.InFilterDetail = strings.Join(problems, "; ")
 	return nil
+}
+
+// inFilterValues is the in filter's values for the written keys and the
+// keys never written, and the keys it must find: written[0] in upper case,
+// written[1] cut short by one character, the other written keys as they
+// are. Written and unwritten values alternate, from the end of the list
+// back, so that the last value is a written key: a form that honours only
+// the first values of a long filter misses some.
+func inFilterValues(written, absent []string) ([]any, map[string]bool) {
+	present := make([]any, len(written))
+	want := make(map[string]bool, len(written))
+	for i, k := range written {
+		switch i {
+		case 0:
+			present[i] = strings.ToUpper(k)
+		case 1:
+			present[i] = k[:len(k)-1]
+		default:
+			present[i] = k
+			want[k] = true
+		}
+	}
+	values := make([]any, len(written)+len(absent))
+	pi, ai := len(present), len(absent)
+	for pos := len(values) - 1; pos >= 0; pos-- {
+		if pi > 0 && (ai == 0 || (len(values)-1-pos)%2 == 0) {
+			pi--
+			values[pos] = present[pi]
+		} else {
+			ai--
+			values[pos] = absent[ai]
+		}
+	}
+	return values, want
 }
 
 // cleanup deletes every record this probe wrote: by the ids learned, then
@@ -867,9 +902,9 @@ func printProbeResult(w io.Writer, p *sync.ProbeResult, indent string) {
 		line("   → a value gone from WeCom cannot be cleared in these fields: give their mapping a default, or accept a stale value")
 	}
 	if p.InFilterExact {
-		line("5. in filter (100 values): exact, case-sensitive, misses nothing")
+		line("5. in filter (%d values): exact, case-sensitive, misses nothing", jiandaoyun.MaxKeysPerLookup)
 	} else {
-		line("5. in filter (100 values): %s", p.InFilterDetail)
+		line("5. in filter (%d values): %s", jiandaoyun.MaxKeysPerLookup, p.InFilterDetail)
 		line("   → lookups by key cannot be trusted: keep verify in the schedule and report this")
 	}
 }

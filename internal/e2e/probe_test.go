@@ -1,9 +1,17 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,7 +86,7 @@ func TestWriteProbeDetectsEverySwitch(t *testing.T) {
 				t.Errorf("the probe's output lacks the round trip\n%s", r)
 			}
 			for _, w := range []string{"an update touches only the fields it is given",
-				"in filter (100 values): exact, case-sensitive, misses nothing", "deleted ", "Saved in the store, probed on 2026-03-15"} {
+				"\n5. in filter (200 values): exact, case-sensitive, misses nothing\n", "deleted ", "Saved in the store, probed on 2026-03-15"} {
 				if !strings.Contains(r.stdout, w) {
 					t.Errorf("the probe's output lacks %q\n%s", w, r)
 				}
@@ -142,7 +150,8 @@ func TestWriteProbeKilledLeftoversDeletedByNext(t *testing.T) {
 	scratch := d.srv.AddForm(scratchEntry)
 	gate := fakeapi.NewGate()
 	// The probe's batch_creates: the first send, two resends, three lag
-	// samples, the typical values; the eighth is the in filter's 100.
+	// samples, the typical values; the eighth is the in filter's 100
+	// records (its other 100 values are keys it never writes).
 	steps := make([]fakeapi.Step, 7, 8)
 	steps = append(steps, fakeapi.Step{After: gate})
 	d.proxy.Next("data/batch_create", steps...)
@@ -152,8 +161,8 @@ func TestWriteProbeKilledLeftoversDeletedByNext(t *testing.T) {
 		t.Fatalf("the killed probe exited 0\n%s", r)
 	}
 	gate.Release()
-	if n := len(scratch.Records()); n < probeInValues {
-		t.Fatalf("the killed probe left %d records, want at least 100", n)
+	if n := len(scratch.Records()); n < probeInRecords {
+		t.Fatalf("the killed probe left %d records, want at least %d", n, probeInRecords)
 	}
 	r := d.mustRun(0, probeArgs...)
 	if !regexp.MustCompile(`deleted [1-9]\d* records an earlier probe left`).MatchString(r.stdout) {
@@ -162,7 +171,8 @@ func TestWriteProbeKilledLeftoversDeletedByNext(t *testing.T) {
 	checkProbeClean(t, d.env, scratch)
 }
 
-const probeInValues = 100
+// probeInRecords is how many records the in filter's batch writes.
+const probeInRecords = 100
 
 // After a probe that found that a resend creates again and that the list
 // lags, a sync whose batch answers are lost stays free of duplicates: the
@@ -220,4 +230,93 @@ func TestWriteProbeInterruptedCleansUp(t *testing.T) {
 		t.Errorf("the next probe's cleanup of the earlier keys\n%s", r)
 	}
 	checkProbeClean(t, d.env, scratch)
+}
+
+// inTruncator fronts the fake and cuts every data/list in filter to its
+// first `keep` values, as a form that silently honours only the first
+// values of a long filter would; it records each in filter's length as
+// sent.
+type inTruncator struct {
+	inner http.Handler
+	keep  int
+
+	mu   sync.Mutex
+	sent []int
+}
+
+func (h *inTruncator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/api/v5/app/entry/data/list" {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var req map[string]any
+		if json.Unmarshal(body, &req) == nil {
+			if f, ok := req["filter"].(map[string]any); ok {
+				conds, _ := f["cond"].([]any)
+				for _, c := range conds {
+					if c, ok := c.(map[string]any); ok && c["method"] == "in" {
+						vals, _ := c["value"].([]any)
+						h.mu.Lock()
+						h.sent = append(h.sent, len(vals))
+						h.mu.Unlock()
+						if len(vals) > h.keep {
+							c["value"] = vals[:h.keep]
+						}
+					}
+				}
+				if b, err := json.Marshal(req); err == nil {
+					body = b
+				}
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	h.inner.ServeHTTP(w, r)
+}
+
+// The in filter asks as many values as a lookup of sync sends, 200, with
+// the written keys spread to its end: against a form that honours only the
+// first 100 values it reports the keys missed (50 of the 98 it must find),
+// and plain check repeats it.
+func TestWriteProbeInFilterCatchesTruncation(t *testing.T) {
+	t.Parallel()
+	e, scratch := probeEnv(t, envOptions{users: 3})
+	h := &inTruncator{inner: e.srv.Handler(), keep: 100}
+	front := httptest.NewServer(h)
+	t.Cleanup(front.Close)
+	raw, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(raw)
+	if strings.Count(cfg, "base_url: "+e.base+"\n") != 2 {
+		t.Fatalf("the harness config changed shape:\n%s", cfg)
+	}
+	cfg = strings.ReplaceAll(cfg, "base_url: "+e.base+"\n", "base_url: "+front.URL+"\n")
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.mustRun(0, probeArgs...)
+	for _, w := range []string{
+		"\n5. in filter (200 values): misses 50 of 98 records asked\n",
+		"\n   → lookups by key cannot be trusted: keep verify in the schedule and report this\n",
+	} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("the probe's output lacks %q\n%s", w, r)
+		}
+	}
+	h.mu.Lock()
+	sent := slices.Clone(h.sent)
+	h.mu.Unlock()
+	if len(sent) == 0 || slices.Max(sent) != 200 {
+		t.Errorf("the in filters sent had %v values; want the longest to have 200", sent)
+	}
+	checkProbeClean(t, e, scratch)
+	plain := e.run("--today", "2026-03-15", "check")
+	if !strings.Contains(plain.stdout, "the in filter: misses 50 of 98 records asked") {
+		t.Errorf("plain check does not repeat the in filter's finding\n%s", plain)
+	}
 }
