@@ -103,7 +103,8 @@ type listReq struct {
 	Limit  int      `json:"limit"`
 }
 
-// List returns one page of records, sorted by _id ascending.
+// List returns one page of records, sorted by _id ascending; every one
+// has a string _id, or the answer is malformed.
 func (c *Client) List(ctx context.Context, q ListQuery) ([]map[string]any, error) {
 	limit := q.Limit
 	if limit == 0 {
@@ -124,6 +125,12 @@ func (c *Client) List(ctx context.Context, q ListQuery) ([]map[string]any, error
 		if out.Data == nil {
 			return errors.New(`no "data" in the answer`)
 		}
+		for i, row := range *out.Data {
+			// A page pages on from its last _id, and a record is known by it.
+			if id, _ := row["_id"].(string); id == "" {
+				return fmt.Errorf("data[%d] has no string _id", i)
+			}
+		}
 		rows = *out.Data
 		return nil
 	})
@@ -131,70 +138,6 @@ func (c *Client) List(ctx context.Context, q ListQuery) ([]map[string]any, error
 		return nil, err
 	}
 	return rows, nil
-}
-
-// Page is one data/list page whose rows are decoded on demand (DecodeRow),
-// so that a scan of the whole form can ask for the next page while this
-// one is decoded.
-type Page struct {
-	Rows []json.RawMessage // each a JSON object
-	Last string            // the _id of the last row: the cursor of the next page
-}
-
-// ListPage is List with the rows left encoded. The answer is checked as
-// List checks it, and every row must be an object; the last one must have
-// a string _id, since the next page starts after it.
-func (c *Client) ListPage(ctx context.Context, q ListQuery) (Page, error) {
-	limit := q.Limit
-	if limit == 0 {
-		limit = maxListLimit
-	}
-	if limit < 1 || limit > maxListLimit {
-		return Page{}, c.programming(c.dataList, fmt.Sprintf("list limit %d is outside 1–%d", q.Limit, maxListLimit), nil)
-	}
-	req := listReq{formRef: c.form, DataID: q.After, Fields: q.Fields, Filter: q.Filter, Limit: limit}
-	var page Page
-	err := c.call(ctx, c.dataList, req, func(b []byte) error {
-		var out struct {
-			Data *[]json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(b, &out); err != nil {
-			return err
-		}
-		if out.Data == nil {
-			return errors.New(`no "data" in the answer`)
-		}
-		rows := *out.Data
-		for i, r := range rows {
-			if len(r) == 0 || r[0] != '{' {
-				return fmt.Errorf("data[%d] is not an object", i)
-			}
-		}
-		page = Page{Rows: rows}
-		if len(rows) > 0 {
-			var last struct {
-				ID *string `json:"_id"`
-			}
-			if err := json.Unmarshal(rows[len(rows)-1], &last); err != nil || last.ID == nil || *last.ID == "" {
-				return errors.New("the last record of the page has no string _id to page on from")
-			}
-			page.Last = *last.ID
-		}
-		return nil
-	})
-	if err != nil {
-		return Page{}, err
-	}
-	return page, nil
-}
-
-// DecodeRow decodes one row of a Page as List returns it.
-func DecodeRow(raw json.RawMessage) (map[string]any, error) {
-	var row map[string]any
-	if err := decodeInto(raw, &row); err != nil {
-		return nil, fmt.Errorf("decode a data/list row: %w", err)
-	}
-	return row, nil
 }
 
 // MaxKeysPerLookup is how many keys one data/list request of FindByKeys

@@ -874,38 +874,3 @@ func TestFindCreatedStopsAtItsOwnRecords(t *testing.T) {
 		t.Errorf("data/list calls = %d, want 4", n)
 	}
 }
-
-// ListPage reads the page List reads, row for row, and names the cursor.
-func TestListPageDecodesAsList(t *testing.T) {
-	srv, c := startClient(t, nil)
-	ctx := testCtx(t)
-	var ids []string
-	for i := range 5 {
-		ids = append(ids, srv.InsertRecord(map[string]any{"sync_key": fmt.Sprintf("k%d", i), "work_days": 20 + i}))
-	}
-	q := ListQuery{Fields: []string{"sync_key", "work_days"}, Limit: 3, After: ids[0]}
-	want, err := c.List(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := c.ListPage(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(page.Rows) != 3 || page.Last != ids[3] {
-		t.Fatalf("page of %d rows after %q, want 3 after %q", len(page.Rows), page.Last, ids[3])
-	}
-	for i, raw := range page.Rows {
-		row, err := DecodeRow(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(row, want[i]) {
-			t.Fatalf("row %d = %#v, List read %#v", i, row, want[i])
-		}
-	}
-	last, err := c.ListPage(ctx, ListQuery{After: ids[4]})
-	if err != nil || len(last.Rows) != 0 || last.Last != "" {
-		t.Fatalf("past the end: %+v %v", last, err)
-	}
-}

@@ -151,17 +151,18 @@ type memSink struct {
 	txs         map[string][]string
 	mode        txMode
 	resendCode  int
-	lag         int             // each new record is hidden from this many lookups
-	lagHalf     bool            // only every other new record lags
-	lose        int             // creates that commit, then lose their answer
-	rejectKey   map[string]bool // a batch holding one of these keys is rejected (4000)
-	partial     int             // the next create writes only its first half and answers a short count
-	failLookup  int             // lookups that fail with a retryable error
-	failAfter   int             // when > 0, every lookup after this many fails
-	failScan    int             // when > 0, the scan call of this number fails
-	badPage     int             // when > 0, the page of this scan call does not decode
-	extraValue  string          // new records get this value in an unmapped field
-	afterCreate func()          // runs, under the lock, after each create writes
+	lag         int                    // each new record is hidden from this many lookups
+	lagHalf     bool                   // only every other new record lags
+	lose        int                    // creates that commit, then lose their answer
+	rejectKey   map[string]bool        // a batch holding one of these keys is rejected (4000)
+	partial     int                    // the next create writes only its first half and answers a short count
+	failLookup  int                    // lookups that fail with a retryable error
+	failAfter   int                    // when > 0, every lookup after this many fails
+	failScan    int                    // when > 0, the scan call of this number fails
+	badPage     int                    // when > 0, the page of this scan call does not decode
+	scanOrder   func(a, b string) bool // the order Scan serves _ids in; nil: ascending strings
+	extraValue  string                 // new records get this value in an unmapped field
+	afterCreate func()                 // runs, under the lock, after each create writes
 	calls       map[string]int
 	updates     []json.RawMessage // every update's payload
 	sent        [][]string        // the keys of every create call, in the order sent
@@ -382,22 +383,20 @@ func (s *memSink) Delete(_ context.Context, id string) error {
 }
 
 // Scan reads one page of the form in _id order.
-func (s *memSink) Scan(ctx context.Context, after string, limit int) (ScanPage, error) {
+func (s *memSink) Scan(ctx context.Context, after string, limit int) ([]FormRecord, error) {
 	recs, err := s.scanRecords(ctx, after, limit)
 	s.mu.Lock()
 	n := s.calls["scan"]
 	s.mu.Unlock()
 	switch {
 	case err != nil:
-		return ScanPage{}, err
+		return nil, err
 	case n == s.failScan:
-		return ScanPage{}, errScan
+		return nil, errScan
 	case n == s.badPage:
-		return ScanPage{Len: len(recs), Last: recs[len(recs)-1].DataID, Records: func() ([]FormRecord, error) { return nil, errDecode }}, nil
-	case len(recs) == 0:
-		return ScanPage{Records: func() ([]FormRecord, error) { return nil, nil }}, nil
+		return nil, errDecode
 	}
-	return ScanPage{Len: len(recs), Last: recs[len(recs)-1].DataID, Records: func() ([]FormRecord, error) { return recs, nil }}, nil
+	return recs, nil
 }
 
 var (
@@ -410,10 +409,14 @@ func (s *memSink) scanRecords(_ context.Context, after string, limit int) ([]For
 	defer s.mu.Unlock()
 	s.calls["scan"]++
 	recs := append([]*memRecord(nil), s.recs...)
-	sort.Slice(recs, func(i, j int) bool { return recs[i].id < recs[j].id })
+	less := func(a, b string) bool { return a < b }
+	if s.scanOrder != nil {
+		less = s.scanOrder
+	}
+	sort.Slice(recs, func(i, j int) bool { return less(recs[i].id, recs[j].id) })
 	var out []FormRecord
 	for _, r := range recs {
-		if r.id <= after {
+		if after != "" && !less(after, r.id) {
 			continue
 		}
 		if len(out) == limit {

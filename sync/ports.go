@@ -49,14 +49,6 @@ type FormRecord struct {
 	Created time.Time      // zero when unknown
 }
 
-// ScanPage is one page of a form scan, decoded on demand: the scan asks
-// for the next page, after Last, while this one is decoded.
-type ScanPage struct {
-	Len     int    // records on the page
-	Last    string // the _id of the last one
-	Records func() ([]FormRecord, error)
-}
-
 // Sink is where records go (Jiandaoyun). Every mutation passes through
 // Create, Update or Delete, so a dry run only has to wrap those.
 type Sink interface {
@@ -78,8 +70,9 @@ type Sink interface {
 	Delete(ctx context.Context, dataID string) error
 	// Scan reads one page of up to limit records of the whole form, in
 	// _id order, starting after the record whose _id is after ("" for the
-	// first page). A page shorter than limit is the last.
-	Scan(ctx context.Context, after string, limit int) (ScanPage, error)
+	// first page). A page shorter than limit is the last. Every record
+	// has its _id, since the next page starts after the last one.
+	Scan(ctx context.Context, after string, limit int) ([]FormRecord, error)
 	Stats() map[string]retry.EndpointStats
 }
 

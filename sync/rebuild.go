@@ -43,7 +43,12 @@ func (e *Engine) Rebuild(ctx context.Context, months []month.Month) (*RebuildRep
 			sel[m.String()] = true
 		}
 	}
-	idx, err := e.scanForm(ctx, sel, nil)
+	// What the store still knows only splits the scan; it decides nothing.
+	known, err := e.knownDataIDs()
+	if err != nil {
+		return nil, err
+	}
+	idx, err := e.scanForm(ctx, sel, nil, known)
 	if err != nil {
 		return nil, err
 	}
@@ -125,4 +130,25 @@ func (e *Engine) Rebuild(ctx context.Context, months []month.Month) (*RebuildRep
 		}
 	}
 	return rep, nil
+}
+
+// knownDataIDs lists the data_ids of the store's checkpoints, every month.
+func (e *Engine) knownDataIDs() ([]string, error) {
+	infos, err := e.cp.Months()
+	if err != nil {
+		return nil, fmt.Errorf("read the store's months: %w", err)
+	}
+	var ids []string
+	for _, mi := range infos {
+		err := e.cp.ForEach(mi.Month, func(_ string, rec store.Record) error {
+			if rec.DataID != "" {
+				ids = append(ids, rec.DataID)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the checkpoints of %s: %w", mi.Month, err)
+		}
+	}
+	return ids, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -54,189 +55,12 @@ func (v *VerifyReport) Drift() bool {
 	return v.Counts[KindMissing]+v.Counts[KindDiffer]+v.Counts[KindDuplicate] > 0
 }
 
-// scanPage is the page size of a form scan: the largest data/list allows.
-const scanPage = 100
-
-// formIndex is the form as a scan read it. Rows are not kept, only what
-// the mapping reads back from them, except where keep asked for the row.
-type formIndex struct {
-	byID   map[string]scanned
-	byKey  map[string][]scanned // normalized key → copies, oldest first
-	bad    []scanned            // empty key, or a key without a month; in _id order
-	months map[string]bool      // months the keys name
-	count  int
-}
-
-// scanned is one form record as a scan keeps it.
-type scanned struct {
-	DataID, Key string
-	read        readBackSum
-	row         map[string]any // only when the scan's keep asked for it
-}
-
-// readBackSum is what a scan keeps of a record's read-back.
-type readBackSum struct {
-	ok           bool // read back at all
-	hash, sub    uint64
-	exact, subOK bool
-}
-
-// same reports whether the record holds exactly the content of hash.
-func (r readBackSum) same(hash uint64) bool { return r.ok && r.exact && r.hash == hash }
-
-// normKey splits a form key into its normalized form ("<lower-case
-// userid>|YYYY-MM"), its userid and its month; ok is false for an empty
-// key or one whose month cannot be parsed.
-func normKey(k string) (key, userid string, m month.Month, ok bool) {
-	i := strings.LastIndexByte(k, '|')
-	if i <= 0 {
-		return "", "", month.Month{}, false
-	}
-	m, err := month.Parse(k[i+1:])
-	if err != nil {
-		return "", "", month.Month{}, false
-	}
-	userid = strings.ToLower(k[:i])
-	return userid + "|" + m.String(), userid, m, true
-}
-
-// scanWorkers decode pages and read their records back, while the next
-// page is on its way: a scan is bound by the list rate only if decoding
-// keeps up with it.
-const scanWorkers = 2
-
-// scanForm reads every record of the form by pages. With a month set, a
-// record of another month is left out; records with an empty or unparsable
-// key are kept only without one. keep, if set, says which records keep
-// their whole row.
-func (e *Engine) scanForm(ctx context.Context, months map[string]bool, keep func(scanned) bool) (*formIndex, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pages := make(chan ScanPage, scanWorkers)
-	var fetchErr error
-	go func() {
-		defer close(pages)
-		after := ""
-		for {
-			page, err := e.sink.Scan(ctx, after, scanPage)
-			if err != nil {
-				fetchErr = fmt.Errorf("read the form: %w", err)
-				return
-			}
-			select {
-			case pages <- page:
-			case <-ctx.Done():
-				return
-			}
-			if page.Len < scanPage {
-				return
-			}
-			after = page.Last
-		}
-	}()
-
-	results := make(chan pageRead, scanWorkers)
-	var workers stdsync.WaitGroup
-	for range scanWorkers {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for page := range pages {
-				res := e.readPage(page, months, keep)
-				results <- res
-				if res.err != nil {
-					cancel()
-				}
-			}
-		}()
-	}
-	go func() {
-		workers.Wait()
-		close(results)
-	}()
-
-	idx := &formIndex{byID: map[string]scanned{}, byKey: map[string][]scanned{}, months: map[string]bool{}}
-	var readErr error
-	for res := range results {
-		if res.err != nil {
-			if readErr == nil {
-				readErr = res.err
-			}
-			continue
-		}
-		idx.count += res.read
-		for _, rec := range res.recs {
-			idx.byID[rec.DataID] = rec
-			key, _, m, ok := normKey(rec.Key)
-			if !ok {
-				idx.bad = append(idx.bad, rec)
-				continue
-			}
-			idx.byKey[key] = append(idx.byKey[key], rec)
-			idx.months[m.String()] = true
-		}
-	}
-	// Every worker has stopped, so the page reader has too.
-	switch {
-	case readErr != nil:
-		return nil, readErr
-	case fetchErr != nil:
-		return nil, fetchErr
-	case ctx.Err() != nil:
-		return nil, fmt.Errorf("read the form: %w", ctx.Err())
-	}
-	for _, group := range idx.byKey {
-		sortScanned(group)
-	}
-	sortScanned(idx.bad)
-	return idx, nil
-}
-
-// pageRead is one page as a scan worker read it.
-type pageRead struct {
-	recs []scanned // those the scan indexes
-	read int       // records on the page, probe records left out
-	err  error
-}
-
-// readPage decodes one page and reads back the records the scan indexes.
-func (e *Engine) readPage(page ScanPage, months map[string]bool, keep func(scanned) bool) (res pageRead) {
-	recs, err := page.Records()
-	if err != nil {
-		res.err = fmt.Errorf("read the form: %w", err)
-		return res
-	}
-	res.recs = make([]scanned, 0, len(recs))
-	for _, rec := range recs {
-		if IsProbeKey(rec.Key) {
-			continue // a write probe's own record, on a form it should not be on
-		}
-		res.read++
-		_, _, m, ok := normKey(rec.Key)
-		if ok && months != nil && !months[m.String()] || !ok && months != nil {
-			continue
-		}
-		sc := scanned{DataID: rec.DataID, Key: rec.Key}
-		if rb, err := e.mapper.ReadBack(rec.Row); err == nil {
-			sc.read = readBackSum{ok: true, hash: rb.Hash, sub: rb.SubformHash, exact: rb.Exact, subOK: rb.SubformExact}
-		}
-		if keep != nil && keep(sc) {
-			sc.row = rec.Row
-		}
-		res.recs = append(res.recs, sc)
-	}
-	return res
-}
-
-func sortScanned(recs []scanned) {
-	sort.Slice(recs, func(i, j int) bool { return recs[i].DataID < recs[j].DataID })
-}
-
 // storeEntry is one checkpoint.
 type storeEntry struct {
 	month  string
 	userid string
 	rec    store.Record
+	found  *foundRecord // for a synced record: what the scan found of it
 }
 
 // Verify compares the checkpoints of months (every month the store knows
@@ -264,30 +88,50 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 	}
 	sort.Strings(names)
 
-	known := map[string]storeEntry{}
-	stored := map[string]uint64{} // data_id → hash, of synced checkpoints
-	for _, ms := range names {
-		m, err := month.Parse(ms)
-		if err != nil {
-			return nil, err
-		}
-		err = e.cp.ForEach(ms, func(userid string, rec store.Record) error {
-			known[e.mapper.Key(userid, m)] = storeEntry{month: ms, userid: userid, rec: rec}
-			if rec.State == store.StateSynced && rec.DataID != "" {
-				stored[rec.DataID] = rec.Hash
+	byMonth, err := e.readCheckpoints(names)
+	if err != nil {
+		return nil, err
+	}
+	// The scan checks each record against the checkpoint that names it
+	// as it reads it; the checkpoints by key are only needed once it is
+	// done, so they are indexed meanwhile.
+	total := 0
+	for _, entries := range byMonth {
+		total += len(entries)
+	}
+	checkpoints := make(map[string]*foundRecord, total) // of synced records, by data_id
+	ids := make([]string, 0, total)
+	for _, entries := range byMonth {
+		found := make([]foundRecord, len(entries))
+		for j := range entries {
+			se := &entries[j]
+			if se.rec.State == store.StateSynced && se.rec.DataID != "" {
+				se.found = &found[j]
+				se.found.hash = se.rec.Hash
+				checkpoints[se.rec.DataID] = se.found
+				ids = append(ids, se.rec.DataID)
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("read the checkpoints of %s: %w", ms, err)
 		}
 	}
-	// A record that differs keeps its row, for --deep.
-	differs := func(sc scanned) bool {
-		hash, ok := stored[sc.DataID]
-		return ok && !sc.read.same(hash)
+	known := make(map[string]storeEntry, total)
+	indexed := make(chan error, 1)
+	go func() {
+		for i, entries := range byMonth {
+			m, err := month.Parse(names[i])
+			if err != nil {
+				indexed <- err
+				return
+			}
+			for _, se := range entries {
+				known[e.mapper.Key(se.userid, m)] = se
+			}
+		}
+		indexed <- nil
+	}()
+	idx, err := e.scanForm(ctx, sel, checkpoints, ids)
+	if ierr := <-indexed; ierr != nil {
+		return nil, ierr
 	}
-	idx, err := e.scanForm(ctx, sel, differs)
 	if err != nil {
 		return nil, err
 	}
@@ -316,15 +160,13 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 			// A failed record: the next sync tries it again.
 		default:
 			base.DataIDs = []string{se.rec.DataID}
-			fr, ok := idx.byID[se.rec.DataID]
-			if !ok {
+			switch {
+			case !se.found.seenIn(idx.scan):
 				base.Kind = KindMissing
 				add(base)
-				continue
-			}
-			if !fr.read.same(se.rec.Hash) {
+			case se.found.differs:
 				base.Kind = KindDiffer
-				base.row = fr.row
+				base.row = se.found.row
 				add(base)
 			}
 		}
@@ -334,15 +176,16 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 		storeMonths[ms] = true
 	}
 	for key, group := range idx.byKey {
-		ids := dataIDs(group)
-		_, userid, m, _ := normKey(key)
-		if _, ok := known[key]; !ok {
-			add(Finding{Kind: KindUnknown, Key: group[0].Key, DataIDs: ids, Month: m.String(), UserID: userid})
+		se, isKnown := known[key]
+		if isKnown && len(group) == 1 {
 			continue
 		}
-		if len(group) > 1 {
-			add(Finding{Kind: KindDuplicate, Key: key, DataIDs: ids, Month: m.String(), UserID: userid, stored: known[key].rec.DataID})
+		_, userid, m, _ := normKey(key)
+		if !isKnown {
+			add(Finding{Kind: KindUnknown, Key: group[0].Key, DataIDs: dataIDs(group), Month: m.String(), UserID: userid})
+			continue
 		}
+		add(Finding{Kind: KindDuplicate, Key: key, DataIDs: dataIDs(group), Month: m.String(), UserID: userid, stored: se.rec.DataID})
 	}
 	for _, fr := range idx.bad {
 		add(Finding{Kind: KindUnknown, Key: fr.Key, DataIDs: []string{fr.DataID}})
@@ -361,6 +204,39 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 		rep.Findings = []Finding{}
 	}
 	return rep, nil
+}
+
+// readCheckpoints reads the checkpoints of months, several months at
+// once.
+func (e *Engine) readCheckpoints(months []string) ([][]storeEntry, error) {
+	out := make([][]storeEntry, len(months))
+	errs := make([]error, len(months))
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg stdsync.WaitGroup
+	for i, ms := range months {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if mi, ok, err := e.cp.Month(ms); err == nil && ok {
+				out[i] = make([]storeEntry, 0, mi.Synced+mi.Pending+mi.Failed)
+			}
+			errs[i] = e.cp.ForEach(ms, func(userid string, rec store.Record) error {
+				out[i] = append(out[i], storeEntry{month: ms, userid: userid, rec: rec})
+				return nil
+			})
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("read the checkpoints of %s: %w", ms, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func dataIDs(group []scanned) []string {

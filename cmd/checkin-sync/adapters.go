@@ -113,28 +113,18 @@ func (s jiandaoyunSink) LookupCreated(ctx context.Context, keys []string, create
 
 // Scan reads one page of the whole form with the data_id cursor, asking
 // for the key, the mapped fields and the system fields of Lookup.
-func (s jiandaoyunSink) Scan(ctx context.Context, after string, limit int) (sync.ScanPage, error) {
+func (s jiandaoyunSink) Scan(ctx context.Context, after string, limit int) ([]sync.FormRecord, error) {
 	fields := []string{s.KeyField}
 	for _, f := range append(append([]string(nil), s.Fields...), fieldCreator, fieldCreateTime) {
 		if f != "" && !slices.Contains(fields, f) {
 			fields = append(fields, f)
 		}
 	}
-	page, err := s.Client.ListPage(ctx, jiandaoyun.ListQuery{Fields: fields, Limit: limit, After: after})
+	rows, err := s.Client.List(ctx, jiandaoyun.ListQuery{Fields: fields, Limit: limit, After: after})
 	if err != nil {
-		return sync.ScanPage{}, err
+		return nil, err
 	}
-	return sync.ScanPage{Len: len(page.Rows), Last: page.Last, Records: func() ([]sync.FormRecord, error) {
-		rows := make([]map[string]any, len(page.Rows))
-		for i, raw := range page.Rows {
-			row, err := jiandaoyun.DecodeRow(raw)
-			if err != nil {
-				return nil, err
-			}
-			rows[i] = row
-		}
-		return s.formRecords(rows), nil
-	}}, nil
+	return s.formRecords(rows), nil
 }
 
 func (s jiandaoyunSink) formRecords(rows []map[string]any) []sync.FormRecord {

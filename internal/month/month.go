@@ -43,7 +43,14 @@ func MustParse(s string) Month {
 // year and month are used, in the date's own location.
 func Of(t time.Time) Month { return Month{Year: t.Year(), Mon: t.Month()} }
 
-func (m Month) String() string { return fmt.Sprintf("%04d-%02d", m.Year, int(m.Mon)) }
+func (m Month) String() string {
+	if m.Year < 0 || m.Year > 9999 || m.Mon < 1 || m.Mon > 12 {
+		return fmt.Sprintf("%04d-%02d", m.Year, int(m.Mon))
+	}
+	// Without fmt: keys and month names are formatted for every record.
+	y, mo := m.Year, int(m.Mon)
+	return string([]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-', byte('0' + mo/10), byte('0' + mo%10)})
+}
 
 // IsZero reports whether m is the zero value.
 func (m Month) IsZero() bool { return m.Year == 0 && m.Mon == 0 }

@@ -1,6 +1,7 @@
 package month
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -118,6 +119,14 @@ func TestTodayCST(t *testing.T) {
 			if got := TodayCST(now.In(loc)); got != tc.want {
 				t.Errorf("TodayCST(%s in %v) = %v, want %v", tc.instant, loc, got, tc.want)
 			}
+		}
+	}
+}
+
+func TestMonthStringFormatsLikeFmt(t *testing.T) {
+	for _, m := range []Month{{2026, time.January}, {2025, time.December}, {1, time.March}, {999, time.October}, {0, 0}, {10000, time.May}, {2026, 13}, {-1, time.June}} {
+		if got, want := m.String(), fmt.Sprintf("%04d-%02d", m.Year, int(m.Mon)); got != want {
+			t.Errorf("%+v: %q, want %q", m, got, want)
 		}
 	}
 }
