@@ -94,7 +94,11 @@ func (b *bench) scaled() rates { return documentedRates().times(b.scale) }
 // concurrency is the tool's jiandaoyun.concurrency under scaled limits.
 // Requests in flight = rate × latency (Little's law), so the concurrency
 // the documented limits need (the template's 4) grows with the rates.
-func (b *bench) concurrency() int { return max(1, int(math.Round(4*b.scale))) }
+func (b *bench) concurrency() int { return max(1, int(math.Round(templateConcurrency*b.scale))) }
+
+// templateConcurrency is the jiandaoyun.concurrency of the configuration
+// template, for the documented limits.
+const templateConcurrency = 4
 
 // setupConcurrency is the tool's concurrency for unmeasured setup loads.
 const setupConcurrency = 16

@@ -51,15 +51,16 @@ type sizes struct {
 	MemoryUsers  int
 	MemoryMonths int
 	StoreUsers   int // the initial load whose store size is measured
+	VerifyUsers  int // the form verify reads under latency (1 month)
 }
 
 func defaultSizes() sizes {
-	return sizes{WriteUsers: 20000, FetchUsers: 10000, RerunUsers: 10000, MemoryUsers: 50000, MemoryMonths: 12, StoreUsers: 100000}
+	return sizes{WriteUsers: 20000, FetchUsers: 10000, RerunUsers: 10000, MemoryUsers: 50000, MemoryMonths: 12, StoreUsers: 100000, VerifyUsers: 50000}
 }
 
 func (s sizes) dividedBy(k int) sizes {
 	return sizes{WriteUsers: s.WriteUsers / k, FetchUsers: s.FetchUsers / k, RerunUsers: s.RerunUsers / k,
-		MemoryUsers: s.MemoryUsers / k, MemoryMonths: s.MemoryMonths, StoreUsers: s.StoreUsers / k}
+		MemoryUsers: s.MemoryUsers / k, MemoryMonths: s.MemoryMonths, StoreUsers: s.StoreUsers / k, VerifyUsers: s.VerifyUsers / k}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -82,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&d.MemoryUsers, "memory-users", d.MemoryUsers, "users of the memory scenario")
 	fs.IntVar(&d.MemoryMonths, "memory-months", d.MemoryMonths, "months of the memory scenario")
 	fs.IntVar(&d.StoreUsers, "store-users", d.StoreUsers, "users of the load whose store size is measured (1 month)")
+	fs.IntVar(&d.VerifyUsers, "verify-users", d.VerifyUsers, "users of the form verify reads under latency (1 month)")
 	if err := fs.Parse(args); err != nil {
 		return exitSetup
 	}
