@@ -161,6 +161,7 @@ type memSink struct {
 	failScan    int                    // when > 0, the scan call of this number fails
 	badPage     int                    // when > 0, the page of this scan call does not decode
 	scanOrder   func(a, b string) bool // the order Scan serves _ids in; nil: ascending strings
+	scanStuck   bool                   // Scan ignores its cursor and serves the first page again
 	extraValue  string                 // new records get this value in an unmapped field
 	afterCreate func()                 // runs, under the lock, after each create writes
 	calls       map[string]int
@@ -416,7 +417,7 @@ func (s *memSink) scanRecords(_ context.Context, after string, limit int) ([]For
 	sort.Slice(recs, func(i, j int) bool { return less(recs[i].id, recs[j].id) })
 	var out []FormRecord
 	for _, r := range recs {
-		if after != "" && !less(after, r.id) {
+		if after != "" && !less(after, r.id) && !s.scanStuck {
 			continue
 		}
 		if len(out) == limit {

@@ -184,7 +184,12 @@ func (e *Engine) scanParts(ctx context.Context, scan int32, months map[string]bo
 					return
 				}
 				last := recs[len(recs)-1].DataID
-				if rng.through != "" && last >= rng.through {
+				switch {
+				case last == after:
+					// A form that ignores the cursor would be read forever.
+					fail(fmt.Errorf("read the form: a full page after %q ends with that record again", after))
+					return
+				case rng.through != "" && last >= rng.through:
 					return
 				}
 				after = last

@@ -1,8 +1,10 @@
 package sync
 
 import (
+	"context"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -142,5 +144,22 @@ func TestScanFindsARecordUnderAnotherKey(t *testing.T) {
 				t.Fatalf("unknown finding %+v, want %s, %s", f, rec.key, rec.id)
 			}
 		}
+	}
+}
+
+// A form that ignores the cursor fails the scan instead of reading its
+// first page forever.
+func TestScanStopsWhenTheCursorDoesNotMove(t *testing.T) {
+	r := newMemRig(t, 250)
+	r.want(r.run(), OutcomeSuccess, ExitOK)
+	r.sink.mu.Lock()
+	r.sink.scanStuck = true
+	r.sink.mu.Unlock()
+	_, err := r.engine(false, nil).Verify(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "ends with that record again") {
+		t.Fatalf("verify: %v, want the stuck cursor named", err)
+	}
+	if n := r.sink.calls["scan"]; n != 2 {
+		t.Fatalf("%d scan calls, want 2", n)
 	}
 }

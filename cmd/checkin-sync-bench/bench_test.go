@@ -38,13 +38,18 @@ func TestComputeFloorTakesTheSlowestStream(t *testing.T) {
 		t.Fatalf("fetch-bound floor = %v (%s), want 10s bound by month data", fetch.Total, fetch)
 	}
 
-	// Latency adds one fill and drain: a WeCom fetch and three Jiandaoyun calls.
-	fd := fillAndDrain(fakeapi.LatencyRange{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond},
-		fakeapi.LatencyRange{Min: 60 * time.Millisecond, Max: 100 * time.Millisecond})
-	if fd != 390*time.Millisecond {
-		t.Fatalf("fill and drain = %v, want 390ms", fd)
+	// Latency adds one fill and drain: two WeCom answers before the first
+	// userid, a WeCom fetch and three Jiandaoyun calls.
+	wecom := fakeapi.LatencyRange{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond}
+	jdy := fakeapi.LatencyRange{Min: 60 * time.Millisecond, Max: 100 * time.Millisecond}
+	if fd := fetchFillAndDrain(wecom, jdy); fd != 390*time.Millisecond {
+		t.Fatalf("fill and drain from the first fetch = %v, want 390ms", fd)
 	}
-	if lat := computeFloor(c, r, fd); lat.Total != 2390*time.Millisecond {
+	fd := fillAndDrain(wecom, jdy)
+	if fd != 690*time.Millisecond {
+		t.Fatalf("fill and drain = %v, want 690ms", fd)
+	}
+	if lat := computeFloor(c, r, fd); lat.Total != 2690*time.Millisecond {
 		t.Fatalf("floor with latency = %v", lat.Total)
 	}
 }
@@ -347,5 +352,19 @@ func TestEndpointOf(t *testing.T) {
 		if got := endpointOf(path); got != want {
 			t.Errorf("endpointOf(%s) = %s, want %s", path, got, want)
 		}
+	}
+}
+
+// The floor the issue first defined for latency is out of any run's reach:
+// a perfect one takes 1.12 × it at the bench's latencies.
+func TestPerfectLatencyRun(t *testing.T) {
+	r := documentedRates().times(10)
+	got := perfectRun(200, r, wecomLatency, jdyLatency)
+	if want := 2680 * time.Millisecond; got != want {
+		t.Fatalf("perfect run %v, want %v", got, want)
+	}
+	floor := computeFloor(counts{epBatchCreate: 200, epList: 400}, r, fetchFillAndDrain(wecomLatency, jdyLatency))
+	if ratio := got.Seconds() / floor.Total.Seconds(); ratio < 1.12 || ratio > 1.13 {
+		t.Fatalf("perfect run ÷ floor = %.3f, want 1.12", ratio)
 	}
 }
