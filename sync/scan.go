@@ -71,6 +71,7 @@ type foundRecord struct {
 	seen    atomic.Int32 // the walk that found the record
 	differs bool
 	row     map[string]any // when it differs, for --deep
+	next    *foundRecord   // another checkpoint naming the same record
 }
 
 func (f *foundRecord) seenIn(scan int32) bool { return f.seen.Load() == scan }
@@ -277,8 +278,10 @@ func (e *Engine) readPage(job scanJob, months map[string]bool, checkpoints map[s
 		if rb, err := e.mapper.ReadBack(rec.Row); err == nil {
 			sc.read = readBackSum{ok: true, hash: rb.Hash, sub: rb.SubformHash, exact: rb.Exact, subOK: rb.SubformExact}
 		}
-		// A record served twice in one walk is checked once.
-		if f, ok := checkpoints[rec.DataID]; ok && f.seen.Swap(job.scan) != job.scan {
+		for f := checkpoints[rec.DataID]; f != nil; f = f.next {
+			if f.seen.Swap(job.scan) == job.scan {
+				break // a record served twice in one walk is checked once
+			}
 			f.differs = !sc.read.same(f.hash)
 			f.row = nil
 			if f.differs {

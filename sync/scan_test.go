@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"checkin-sync/store"
 )
 
 // splitForms makes forms of more than n records count as large enough to
@@ -161,5 +163,68 @@ func TestScanStopsWhenTheCursorDoesNotMove(t *testing.T) {
 	}
 	if n := r.sink.calls["scan"]; n != 2 {
 		t.Fatalf("%d scan calls, want 2", n)
+	}
+}
+
+// Two checkpoints naming one record (a key edited by hand, then adopted
+// under another) are each checked against it: the one whose content it
+// holds finds it the same, the other finds it different, neither missing.
+func TestScanChecksEveryCheckpointOfARecord(t *testing.T) {
+	r := newMemRig(t, 250)
+	r.want(r.run(), OutcomeSuccess, ExitOK)
+	ms := memMonth.String()
+	ids := make([]string, 0, 2)
+	r.cp.mu.Lock()
+	for u := range r.cp.recs[ms] {
+		ids = append(ids, u)
+	}
+	sort.Strings(ids)
+	first, second := ids[0], ids[1]
+	rec := r.cp.recs[ms][second]
+	rec.DataID = r.cp.recs[ms][first].DataID
+	r.cp.mu.Unlock()
+	if err := r.cp.Apply(&store.Write{Records: []store.KeyedRecord{{Month: ms, UserID: second, Record: rec}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{1 << 30, 50} {
+		splitForms(t, size)
+		rep, _ := r.verifyCalls()
+		wantCounts(t, rep, map[string]int{KindDiffer: 1})
+		if f := rep.Findings[0]; f.Key != r.mapper.Key(second, memMonth) || f.DataIDs[0] != rec.DataID {
+			t.Fatalf("finding %+v, want %s differing, naming %s", f, second, rec.DataID)
+		}
+	}
+}
+
+// Rebuild splits its scan at the _ids the store still knows, and adopts
+// what a single walk adopts.
+func TestRebuildInPartitions(t *testing.T) {
+	r := newMemRig(t, 250)
+	r.want(r.run(), OutcomeSuccess, ExitOK)
+	r.injectDrift()
+	rebuild := func() (*RebuildReport, map[string]int) {
+		t.Helper()
+		r.sink.mu.Lock()
+		r.sink.calls["scan"], r.sink.calls["get"] = 0, 0
+		r.sink.mu.Unlock()
+		rep, err := r.engine(false, nil).Rebuild(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.sink.mu.Lock()
+		defer r.sink.mu.Unlock()
+		return rep, map[string]int{"scan": r.sink.calls["scan"], "get": r.sink.calls["get"]}
+	}
+	one, calls := rebuild()
+	if calls["get"] != 0 {
+		t.Fatalf("one walk: calls %v", calls)
+	}
+	splitForms(t, 50)
+	split, calls := rebuild()
+	if calls["get"] != 2 {
+		t.Fatalf("in partitions: calls %v, want 2 starts checked", calls)
+	}
+	if !reflect.DeepEqual(split, one) {
+		t.Fatalf("in partitions: %+v\nwant %+v", split, one)
 	}
 }

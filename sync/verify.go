@@ -108,6 +108,7 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 			if se.rec.State == store.StateSynced && se.rec.DataID != "" {
 				se.found = &found[j]
 				se.found.hash = se.rec.Hash
+				se.found.next = checkpoints[se.rec.DataID]
 				checkpoints[se.rec.DataID] = se.found
 				ids = append(ids, se.rec.DataID)
 			}
