@@ -129,21 +129,10 @@ func (r *run) planFetched(ctx context.Context, ch <-chan fetchedBatch) ([]monthE
 	var ends []monthEnd
 	var (
 		wg       stdsync.WaitGroup
-		errMu    stdsync.Mutex
-		firstErr error
+		firstErr firstError
 	)
-	setErr := func(err error) {
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		errMu.Unlock()
-	}
-	failed := func() bool {
-		errMu.Lock()
-		defer errMu.Unlock()
-		return firstErr != nil
-	}
+	setErr := firstErr.set
+	failed := func() bool { return firstErr.get() != nil }
 	// Half the request slots plan: the other half settle the batches
 	// already under way, which keeps the pipeline moving rather than
 	// filling it.
@@ -186,17 +175,18 @@ func (r *run) planFetched(ctx context.Context, ch <-chan fetchedBatch) ([]monthE
 		}
 	}
 	wg.Wait()
+	err := firstErr.get()
 	switch {
-	case firstErr == nil && r.stopped():
+	case err == nil && r.stopped():
 		return ends, errStopped
-	case firstErr == nil:
+	case err == nil:
 		return ends, nil
-	case r.isStop(ctx, firstErr):
+	case r.isStop(ctx, err):
 		return ends, errStopped
-	case apierr.IsFatal(firstErr):
-		return ends, r.fatal(firstErr)
+	case apierr.IsFatal(err):
+		return ends, r.fatal(err)
 	}
-	return ends, firstErr
+	return ends, err
 }
 
 // fetch requests each month's reports in batches of 100 users, several

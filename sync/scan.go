@@ -152,16 +152,9 @@ func (e *Engine) scanParts(ctx context.Context, scan int32, months map[string]bo
 	defer cancel()
 	jobs := make(chan scanJob, scanWorkers)
 	split := len(ranges) > 1
-	var (
-		errMu    stdsync.Mutex
-		firstErr error
-	)
+	var firstErr firstError
 	fail := func(err error) {
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		errMu.Unlock()
+		firstErr.set(err)
 		cancel()
 	}
 	var readers stdsync.WaitGroup
@@ -240,8 +233,8 @@ func (e *Engine) scanParts(ctx context.Context, scan int32, months map[string]bo
 	}
 	// Every worker has stopped, so every reader has too.
 	switch {
-	case firstErr != nil:
-		return nil, firstErr
+	case firstErr.get() != nil:
+		return nil, firstErr.get()
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("read the form: %w", ctx.Err())
 	}
@@ -354,4 +347,25 @@ func (e *Engine) scanRanges(ctx context.Context, known []string) ([]scanRange, e
 
 func sortScanned(recs []scanned) {
 	sort.Slice(recs, func(i, j int) bool { return recs[i].DataID < recs[j].DataID })
+}
+
+// firstError keeps the first error that goroutines working together
+// report: the one that explains why the others stopped.
+type firstError struct {
+	mu  stdsync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
