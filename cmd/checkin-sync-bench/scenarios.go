@@ -526,12 +526,12 @@ func (b *bench) storeSize(ctx context.Context) error {
 	return nil
 }
 
-// verifyUnderLatency measures verify as issue-free forms are verified in
-// production: at the documented limits, unscaled, with the tool's
-// default concurrency, and Jiandaoyun answering at realistic latency. A
-// walk through the form by cursor has one request in flight, so latency,
-// not the list rate, would bound it; and scaled limits would shrink the
-// floor to where the fixed start of a run, not the scan, is measured.
+// verifyUnderLatency measures verify as it runs in production: at the
+// documented limits, unscaled, with the template's concurrency, and
+// Jiandaoyun answering at realistic latency. A walk through the form by
+// cursor has one request in flight, so latency, not the list rate, would
+// bound it; and scaled limits would shrink the floor to where the fixed
+// start of a run, not the scan, is measured.
 func (b *bench) verifyUnderLatency(ctx context.Context) error {
 	users := b.sizes.VerifyUsers
 	months := b.lastMonths(1)
