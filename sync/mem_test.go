@@ -162,6 +162,8 @@ type memSink struct {
 	badPage     int                    // when > 0, the page of this scan call does not decode
 	scanOrder   func(a, b string) bool // the order Scan serves _ids in; nil: ascending strings
 	scanStuck   bool                   // Scan ignores its cursor and serves the first page again
+	emptyAfter  bool                   // Scan after an _id the form does not hold answers no record
+	dropOnGet   int                    // when > 0, the get of this number deletes its record after answering
 	extraValue  string                 // new records get this value in an unmapped field
 	afterCreate func()                 // runs, under the lock, after each create writes
 	calls       map[string]int
@@ -365,6 +367,9 @@ func (s *memSink) Get(_ context.Context, id string) (map[string]any, error) {
 	if r == nil {
 		return nil, errGone
 	}
+	if s.calls["get"] == s.dropOnGet {
+		defer s.remove([]string{id})
+	}
 	full := map[string]any{}
 	for k, v := range r.row {
 		full[k] = v
@@ -416,6 +421,9 @@ func (s *memSink) scanRecords(_ context.Context, after string, limit int) ([]For
 	}
 	sort.Slice(recs, func(i, j int) bool { return less(recs[i].id, recs[j].id) })
 	var out []FormRecord
+	if after != "" && s.emptyAfter && s.find(after) == nil {
+		return out, nil
+	}
 	for _, r := range recs {
 		if after != "" && !less(after, r.id) && !s.scanStuck {
 			continue

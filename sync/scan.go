@@ -33,9 +33,18 @@ const sampleEach = 64
 // its start before it gives up and leaves its records to the previous one.
 const startTries = 3
 
-// errOutOfOrder is a page whose _ids do not ascend as strings. Partitions
-// rely on that order to split the form; a serial scan does not.
-var errOutOfOrder = errors.New("the form's records do not come in ascending _id order")
+// errNoSplit is why a scan in partitions gives way to one walk: the form
+// does not behave as the split relies on, and a single walk does not rely
+// on it.
+var errNoSplit = errors.New("the form cannot be read in parts")
+
+// errOutOfOrder is a page whose _ids do not ascend as strings.
+var errOutOfOrder = fmt.Errorf("%w: its records do not come in ascending _id order", errNoSplit)
+
+// errStartGone is a part that ran past the start of the next one without
+// meeting it: the record was deleted since it was checked, and what the
+// form answers after an _id it does not hold is not documented.
+var errStartGone = fmt.Errorf("%w: the record where a part starts is gone", errNoSplit)
 
 // formIndex is the form as a scan read it. Rows are not kept, only what
 // the mapping reads back from them.
@@ -128,16 +137,18 @@ type pageRead struct {
 // walk is therefore split at data_ids the store knows (known) and the
 // partitions read at once, within the sink's limits. A start is only ever
 // an _id a data/get has just shown in the form, since the reference only
-// documents the cursor as the _id of a record read; and the split relies
-// on _ids ascending as strings, which every page is checked for. Should a
-// page break that order, the form is read again in one walk.
+// documents the cursor as the _id of a record read, and a part reads on
+// until it meets the next part's start. The split relies on _ids
+// ascending as strings, which every page is checked for. Should a page
+// break that order, or a start vanish before the part before it meets
+// it, the form is read again in one walk.
 func (e *Engine) scanForm(ctx context.Context, months map[string]bool, checkpoints map[string]*foundRecord, known []string) (*formIndex, error) {
 	ranges, err := e.scanRanges(ctx, known)
 	if err != nil {
 		return nil, err
 	}
 	idx, err := e.scanParts(ctx, 1, months, checkpoints, ranges, len(known))
-	if errors.Is(err, errOutOfOrder) {
+	if errors.Is(err, errNoSplit) {
 		e.opts.Log.Warn().Err(err).Msg("reading the form again in one walk, without splitting it")
 		idx, err = e.scanParts(ctx, 2, months, checkpoints, []scanRange{{}}, len(known))
 	}
@@ -174,16 +185,21 @@ func (e *Engine) scanParts(ctx context.Context, scan int32, months map[string]bo
 				case <-ctx.Done():
 					return
 				}
-				if len(recs) < scanPage {
-					return
+				last := ""
+				if len(recs) > 0 {
+					last = recs[len(recs)-1].DataID
 				}
-				last := recs[len(recs)-1].DataID
 				switch {
+				case rng.through != "" && holdsID(recs, rng.through):
+					return // the next part reads on from here
+				case rng.through != "" && last > rng.through:
+					fail(fmt.Errorf("read the form: %w: %q", errStartGone, rng.through))
+					return
+				case len(recs) < scanPage:
+					return
 				case last == after:
 					// A form that ignores the cursor would be read forever.
 					fail(fmt.Errorf("read the form: a full page after %q ends with that record again", after))
-					return
-				case rng.through != "" && last >= rng.through:
 					return
 				}
 				after = last
@@ -343,6 +359,15 @@ func (e *Engine) scanRanges(ctx context.Context, known []string) ([]scanRange, e
 		ranges = append(ranges, scanRange{after: id})
 	}
 	return ranges, nil
+}
+
+func holdsID(recs []FormRecord, id string) bool {
+	for _, rec := range recs {
+		if rec.DataID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func sortScanned(recs []scanned) {

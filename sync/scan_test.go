@@ -228,3 +228,26 @@ func TestRebuildInPartitions(t *testing.T) {
 		t.Fatalf("in partitions: %+v\nwant %+v", split, one)
 	}
 }
+
+// A start deleted after its check, on a form that answers nothing after
+// an _id it does not hold, would lose the records of its part: the part
+// before meets records past the start without the start, and the form is
+// read again in one walk.
+func TestScanStartDeletedAfterItsCheck(t *testing.T) {
+	splitForms(t, 50)
+	for _, get := range []int{1, 2} {
+		r := newMemRig(t, 250)
+		r.want(r.run(), OutcomeSuccess, ExitOK)
+		r.sink.mu.Lock()
+		r.sink.emptyAfter, r.sink.dropOnGet = true, get
+		r.sink.mu.Unlock()
+		split, calls := r.verifyCalls()
+		// The deleted record is missing, every other one found.
+		if split.Records != 249 || split.Counts[KindMissing] != 1 || len(split.Findings) != 1 {
+			t.Fatalf("get %d deletes its start: %d records, %v", get, split.Records, split.Counts)
+		}
+		if calls["get"] != 2 || calls["scan"] < 1+3 {
+			t.Fatalf("get %d deletes its start: calls %v, want 2 starts checked, then a walk of 3 pages after the parts", get, calls)
+		}
+	}
+}
