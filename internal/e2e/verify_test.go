@@ -215,3 +215,50 @@ func TestVerifySettlesPendingFirst(t *testing.T) {
 	e.mustRun(0, "--today", "2026-03-15", "sync", "--month", "2026-02")
 	e.checkForm(feb)
 }
+
+// A form large enough is read in two parts at once (4,100 records, 2,000 a
+// part at least, concurrency 4): the first part reads on until it meets
+// the second's start, which a data/get checked. Drift before, around and
+// after the split is found exactly as a single walk finds it.
+func TestVerifyReadsALargeFormInParts(t *testing.T) {
+	e := newEnv(t, envOptions{users: 4100})
+	e.mustRun(0, "--today", "2026-03-15", "sync", "--month", "2026-02")
+	recs := e.srv.Records()
+	if len(recs) != 4100 {
+		t.Fatalf("%d records after the load, want 4100", len(recs))
+	}
+	gets, lists := e.srv.Calls("data/get"), e.srv.Calls("data/list")
+	wantVerifyCounts(t, e.verifyJSON(0).Counts, 0, 0, 0, 0, 0)
+	if n := e.srv.Calls("data/get") - gets; n != 1 {
+		t.Fatalf("%d data/get calls, want 1: the second part's start", n)
+	}
+	// 41 pages of 100, and at most one more where the first part's last
+	// page runs past the second part's start.
+	if n := e.srv.Calls("data/list") - lists; n != 41 && n != 42 {
+		t.Fatalf("%d data/list calls, want 41 or 42", n)
+	}
+
+	want := map[string]string{}
+	for _, i := range []int{10, 2049, 2050, 2051, 4099} {
+		e.srv.DeleteRecord(recs[i].ID)
+		want[recs[i].Data["sync_key"].(string)] = "missing"
+	}
+	for _, i := range []int{0, 2048, 3000} {
+		e.srv.EditRecord(recs[i].ID, "work_days", 999)
+		want[recs[i].Data["sync_key"].(string)] = "differ"
+	}
+	for _, i := range []int{1, 2052} {
+		e.srv.InsertRecordBy("hr.zhang", copyData(recs[i].Data))
+		want[recs[i].Data["sync_key"].(string)] = "duplicate"
+	}
+	e.srv.InsertRecord(map[string]any{"sync_key": "ghost|2026-02"})
+	want["ghost|2026-02"] = "unknown"
+
+	v := e.verifyJSON(1)
+	wantVerifyCounts(t, v.Counts, 5, 3, 2, 0, 1)
+	for _, f := range v.Findings {
+		if want[f.Key] != f.Kind {
+			t.Fatalf("finding %s %s, want %q", f.Kind, f.Key, want[f.Key])
+		}
+	}
+}
