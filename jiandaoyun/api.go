@@ -159,9 +159,9 @@ const MaxKeysPerLookup = maxInValues
 // MaxKeysPerLookup, each with limit 100 and fields = keyField + fields. A
 // chunk pages on with the data_id cursor while a page is full, so a chunk
 // whose keys have one record each costs one call. Rows whose key field is
-// not exactly one of the keys asked are dropped. A row of an asked key
-// without a string _id is a malformed answer (class Retry): dropping it
-// could hide a record and lead to a duplicate.
+// not exactly one of the keys asked are dropped. A row without a string
+// _id is a malformed answer (class Retry, from List): dropping it could
+// hide a record and lead to a duplicate.
 func (c *Client) FindByKeys(ctx context.Context, keyField string, keys []string, fields []string) ([]map[string]any, error) {
 	return c.FindCreated(ctx, keyField, keys, fields, nil)
 }
@@ -254,10 +254,7 @@ func (c *Client) findChunk(ctx context.Context, keyField string, chunk, fields [
 			if !ok || !asked[key] {
 				continue
 			}
-			id := rowID(row)
-			if id == "" {
-				return nil, c.malformedList(fmt.Sprintf("a record of key %q came back without an _id", key))
-			}
+			id := rowID(row) // List refuses a record without one
 			if seenID[id] {
 				continue
 			}
@@ -268,8 +265,8 @@ func (c *Client) findChunk(ctx context.Context, keyField string, chunk, fields [
 			return rows, nil
 		}
 		last := rowID(page[len(page)-1])
-		if last == "" || last == after {
-			return nil, c.malformedList("a full page came back without a usable _id to page on")
+		if last == after {
+			return nil, c.malformedList("a full page ended at its own cursor: the cursor did not move")
 		}
 		after = last
 	}

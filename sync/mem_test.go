@@ -407,7 +407,7 @@ func (s *memSink) Scan(ctx context.Context, after string, limit int) ([]FormReco
 
 var (
 	errScan   = &apierr.Error{Service: "jiandaoyun", Endpoint: "data/list", Class: apierr.Retry, Msg: "still unreachable"}
-	errDecode = errors.New("data[3] is not an object")
+	errDecode = errors.New("data[3] has no string _id")
 )
 
 func (s *memSink) scanRecords(_ context.Context, after string, limit int) ([]FormRecord, error) {

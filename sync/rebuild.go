@@ -134,20 +134,20 @@ func (e *Engine) Rebuild(ctx context.Context, months []month.Month) (*RebuildRep
 
 // knownDataIDs lists the data_ids of the store's checkpoints, every month.
 func (e *Engine) knownDataIDs() ([]string, error) {
-	infos, err := e.cp.Months()
+	names, err := e.storeMonths()
 	if err != nil {
-		return nil, fmt.Errorf("read the store's months: %w", err)
+		return nil, err
+	}
+	byMonth, err := e.readCheckpoints(names)
+	if err != nil {
+		return nil, err
 	}
 	var ids []string
-	for _, mi := range infos {
-		err := e.cp.ForEach(mi.Month, func(_ string, rec store.Record) error {
-			if rec.DataID != "" {
-				ids = append(ids, rec.DataID)
+	for _, entries := range byMonth {
+		for _, se := range entries {
+			if se.rec.DataID != "" {
+				ids = append(ids, se.rec.DataID)
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("read the checkpoints of %s: %w", mi.Month, err)
 		}
 	}
 	return ids, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	stdsync "sync"
@@ -116,15 +117,21 @@ type scanJob struct {
 	recs  []FormRecord
 	rng   scanRange
 	after string // the cursor the page was asked with
-	split bool   // the form is read in partitions: the page must ascend
 	scan  int32  // the walk it belongs to
 }
 
 // pageRead is one page as a scan worker read it.
 type pageRead struct {
-	recs []scanned // those the scan indexes
-	read int       // records of the page's partition, probe records left out
+	recs []pageRecord // those the scan indexes
+	read int          // records of the page's partition, probe records left out
 	err  error
+}
+
+// pageRecord is a record to index, with its normalized key and month
+// ("" for a key without one).
+type pageRecord struct {
+	scanned
+	key, month string
 }
 
 // scanForm reads every record of the form. With a month set, a record of
@@ -162,7 +169,6 @@ func (e *Engine) scanParts(ctx context.Context, scan int32, months map[string]bo
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan scanJob, scanWorkers)
-	split := len(ranges) > 1
 	var firstErr firstError
 	fail := func(err error) {
 		firstErr.set(err)
@@ -181,7 +187,7 @@ func (e *Engine) scanParts(ctx context.Context, scan int32, months map[string]bo
 					return
 				}
 				select {
-				case jobs <- scanJob{recs: recs, rng: rng, after: after, split: split, scan: scan}:
+				case jobs <- scanJob{recs: recs, rng: rng, after: after, scan: scan}:
 				case <-ctx.Done():
 					return
 				}
@@ -190,7 +196,7 @@ func (e *Engine) scanParts(ctx context.Context, scan int32, months map[string]bo
 					last = recs[len(recs)-1].DataID
 				}
 				switch {
-				case rng.through != "" && holdsID(recs, rng.through):
+				case rng.through != "" && slices.ContainsFunc(recs, func(r FormRecord) bool { return r.DataID == rng.through }):
 					return // the next part reads on from here
 				case rng.through != "" && last > rng.through:
 					fail(fmt.Errorf("read the form: %w: %q", errStartGone, rng.through))
@@ -238,13 +244,12 @@ func (e *Engine) scanParts(ctx context.Context, scan int32, months map[string]bo
 		}
 		idx.count += res.read
 		for _, rec := range res.recs {
-			key, _, m, ok := normKey(rec.Key)
-			if !ok {
-				idx.bad = append(idx.bad, rec)
+			if rec.key == "" {
+				idx.bad = append(idx.bad, rec.scanned)
 				continue
 			}
-			idx.byKey[key] = append(idx.byKey[key], rec)
-			idx.months[m.String()] = true
+			idx.byKey[rec.key] = append(idx.byKey[rec.key], rec.scanned)
+			idx.months[rec.month] = true
 		}
 	}
 	// Every worker has stopped, so every reader has too.
@@ -264,10 +269,12 @@ func (e *Engine) scanParts(ctx context.Context, scan int32, months map[string]bo
 // readPage reads back the records of a page the scan indexes: those of
 // the page's partition, in the months asked for.
 func (e *Engine) readPage(job scanJob, months map[string]bool, checkpoints map[string]*foundRecord) (res pageRead) {
-	res.recs = make([]scanned, 0, len(job.recs))
+	res.recs = make([]pageRecord, 0, len(job.recs))
+	// Only a form read in parts relies on the order.
+	split := job.rng != scanRange{}
 	prev := job.after
 	for _, rec := range job.recs {
-		if job.split && rec.DataID <= prev {
+		if split && rec.DataID <= prev {
 			res.err = fmt.Errorf("read the form: %w: %q came after %q", errOutOfOrder, rec.DataID, prev)
 			return res
 		}
@@ -279,8 +286,12 @@ func (e *Engine) readPage(job scanJob, months map[string]bool, checkpoints map[s
 			continue // a write probe's own record, on a form it should not be on
 		}
 		res.read++
-		_, _, m, ok := normKey(rec.Key)
-		if ok && months != nil && !months[m.String()] || !ok && months != nil {
+		key, _, m, ok := normKey(rec.Key)
+		ms := ""
+		if ok {
+			ms = m.String()
+		}
+		if months != nil && (!ok || !months[ms]) {
 			continue
 		}
 		sc := scanned{DataID: rec.DataID, Key: rec.Key}
@@ -297,7 +308,7 @@ func (e *Engine) readPage(job scanJob, months map[string]bool, checkpoints map[s
 				f.row = rec.Row
 			}
 		}
-		res.recs = append(res.recs, sc)
+		res.recs = append(res.recs, pageRecord{scanned: sc, key: key, month: ms})
 	}
 	return res
 }
@@ -359,15 +370,6 @@ func (e *Engine) scanRanges(ctx context.Context, known []string) ([]scanRange, e
 		ranges = append(ranges, scanRange{after: id})
 	}
 	return ranges, nil
-}
-
-func holdsID(recs []FormRecord, id string) bool {
-	for _, rec := range recs {
-		if rec.DataID == id {
-			return true
-		}
-	}
-	return false
 }
 
 func sortScanned(recs []scanned) {

@@ -78,12 +78,9 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 			}
 		}
 	} else {
-		infos, err := e.cp.Months()
-		if err != nil {
-			return nil, fmt.Errorf("read the store's months: %w", err)
-		}
-		for _, mi := range infos {
-			names = append(names, mi.Month)
+		var err error
+		if names, err = e.storeMonths(); err != nil {
+			return nil, err
 		}
 	}
 	sort.Strings(names)
@@ -172,10 +169,6 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 			}
 		}
 	}
-	storeMonths := map[string]bool{}
-	for _, ms := range names {
-		storeMonths[ms] = true
-	}
 	for key, group := range idx.byKey {
 		se, isKnown := known[key]
 		if isKnown && len(group) == 1 {
@@ -205,6 +198,19 @@ func (e *Engine) Verify(ctx context.Context, months []month.Month) (*VerifyRepor
 		rep.Findings = []Finding{}
 	}
 	return rep, nil
+}
+
+// storeMonths names the months the store knows.
+func (e *Engine) storeMonths() ([]string, error) {
+	infos, err := e.cp.Months()
+	if err != nil {
+		return nil, fmt.Errorf("read the store's months: %w", err)
+	}
+	names := make([]string, len(infos))
+	for i, mi := range infos {
+		names[i] = mi.Month
+	}
+	return names, nil
 }
 
 // readCheckpoints reads the checkpoints of months, several months at

@@ -145,12 +145,13 @@ func fillAndDrain(wecom, jdy fakeapi.LatencyRange) time.Duration {
 	return listingChain(wecom) + fetchFillAndDrain(wecom, jdy)
 }
 
-// perfectRun is the shortest write-bound run under latency: the chain, a
-// fetch and a lookup before the first create, creates paced at exactly
-// their rate, then the last batch's create and lookup.
+// perfectRun is the shortest write-bound run under latency: one fill and
+// drain (the chain, a fetch and a lookup before the first create, the last
+// batch's create and lookup after the last), with the creates between
+// paced at exactly their rate.
 func perfectRun(creates int, r rates, wecom, jdy fakeapi.LatencyRange) time.Duration {
 	paced := time.Duration(float64(max(creates-1, 0)) / r.BatchCreate * float64(time.Second))
-	return listingChain(wecom) + meanLatency(wecom) + meanLatency(jdy) + paced + 2*meanLatency(jdy)
+	return fillAndDrain(wecom, jdy) + paced
 }
 
 // fetchFillAndDrain is the fill and drain from the first fetch on.

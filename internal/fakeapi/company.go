@@ -290,9 +290,14 @@ func (c *Company) Report(userid string, m month.Month) map[string]any {
 	if !ok {
 		return nil
 	}
-	first := month.Date{Year: m.Year, Mon: m.Mon, Day: 1}
-	last := month.Date{Year: m.Year, Mon: m.Mon, Day: m.Days()}
+	first, last := wholeMonth(m)
 	return c.report(i, m, first, last)
+}
+
+// wholeMonth is the window of a full month's report: its first and last
+// days.
+func wholeMonth(m month.Month) (first, last month.Date) {
+	return month.Date{Year: m.Year, Mon: m.Mon, Day: 1}, month.Date{Year: m.Year, Mon: m.Mon, Day: m.Days()}
 }
 
 // deptPath is the "/"-joined path from the root to department id.

@@ -35,8 +35,7 @@ func (s *Server) PrepareReports(months []month.Month) error {
 	c := s.opts.Company
 	rows := make(map[preparedKey]preparedRow, len(c.users)*len(months))
 	for _, m := range months {
-		first := month.Date{Year: m.Year, Mon: m.Mon, Day: 1}
-		last := month.Date{Year: m.Year, Mon: m.Mon, Day: m.Days()}
+		first, last := wholeMonth(m)
 		for i := range c.users {
 			pr, err := s.encodeRow(i, m, first, last)
 			if err != nil {
